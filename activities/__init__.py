@@ -1,0 +1,1 @@
+"""Activities: the steps of an order that touch the database or a carrier."""

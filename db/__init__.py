@@ -1,0 +1,1 @@
+"""Database: typed models, session factory and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Everything that connects to the outside: settings, Temporal client, HTTP API, CLI."""

@@ -1,0 +1,1 @@
+"""The order workflow, its messages and the pure business rules it calls."""
