@@ -266,3 +266,32 @@ def compensation_plan(
     if credit_held:
         plan.append(Compensation.RELEASE_CREDIT)
     return plan
+
+
+# --- edits -----------------------------------------------------------------------------------
+
+EDITABLE_FIELDS: Mapping[OrderStatus, frozenset[str]] = {
+    OrderStatus.PENDING: frozenset({"lines", "shipping_address", "notes"}),
+    OrderStatus.ON_HOLD: frozenset({"lines", "shipping_address", "notes"}),
+    OrderStatus.AWAITING_PAYMENT: frozenset({"lines", "shipping_address", "notes"}),
+    OrderStatus.PROCESSING: frozenset({"lines", "shipping_address", "notes"}),
+    # The goods have left: only notes can change.
+    OrderStatus.SHIPPED: frozenset({"notes"}),
+    OrderStatus.DELIVERED: frozenset({"notes"}),
+}
+
+
+def edit_refusal(status: OrderStatus, *, settling: bool, paid: bool, fields: set[str]) -> str | None:
+    """Why an edit of `fields` is refused in this state, or None."""
+    if not fields:
+        return "nothing to change: give lines, shipping_address or notes"
+    if settling:
+        return "the order is being settled; it cannot be edited any more"
+    editable = EDITABLE_FIELDS.get(status, frozenset())
+    refused = sorted(fields - editable)
+    if refused:
+        allowed = ", ".join(sorted(editable)) or "nothing"
+        return f"{', '.join(refused)} cannot be edited when the order is {status.value} (editable: {allowed})"
+    if paid and "lines" in fields:
+        return "the order is paid; cancel it (the payment is refunded) and place a new order to change lines"
+    return None
