@@ -9,6 +9,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from starter.settings import Settings
 from workflows import search_attributes
@@ -27,9 +28,12 @@ def pydantic_client_options() -> dict[str, Any]:
     return {"data_converter": pydantic_data_converter}
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, **pydantic_client_options()
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        runtime=runtime,
+        **pydantic_client_options(),
     )
 
 
