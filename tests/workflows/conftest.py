@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +15,8 @@ from tests.factories import order_input
 from worker import build_worker
 from workflows.models import OrderInput, OrderView
 from workflows.order import OrderWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "replay" / "histories"
 
 StartOrder = Callable[..., Awaitable[WorkflowHandle[OrderWorkflow, OrderView]]]
 
@@ -25,8 +29,14 @@ async def task_queue(client: Client, sqlite_sessions: sessionmaker[Session]) -> 
 
 
 @pytest.fixture
-def start_order(client: Client, task_queue: str) -> StartOrder:
-    """Start an order workflow and wait until validation has priced it."""
+async def start_order(client: Client, task_queue: str, request: pytest.FixtureRequest,
+                      ) -> AsyncIterator[StartOrder]:
+    """Start an order workflow and wait until validation has priced it.
+
+    With ORDERS_RECORD_HISTORIES=1 each order's history is saved under tests/replay/histories/
+    when the test ends, for the replay tests (see the README, "Changing workflow code").
+    """
+    started: list[WorkflowHandle[OrderWorkflow, OrderView]] = []
 
     async def start(customer_id: str, lines: dict[str, int], **kwargs: object,
                     ) -> WorkflowHandle[OrderWorkflow, OrderView]:
@@ -34,6 +44,12 @@ def start_order(client: Client, task_queue: str) -> StartOrder:
         handle = await client.start_workflow(
             OrderWorkflow.run, data, id=f"order-{data.order_id}", task_queue=task_queue)
         await handle.execute_update(OrderWorkflow.accepted)
+        started.append(handle)
         return handle
 
-    return start
+    yield start
+    if os.environ.get("ORDERS_RECORD_HISTORIES") == "1":
+        for number, handle in enumerate(started):
+            history = await handle.fetch_history()
+            name = request.node.name + (f"-{number}" if number else "")
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
