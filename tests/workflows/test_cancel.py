@@ -64,7 +64,9 @@ async def test_cancel_after_payment_and_shipment_refunds_once_and_restocks_with_
         assert s.scalar(select(Return).where(Return.order_id == final.order_id)) is not None
 
 
-async def test_cancel_is_irreversible(start_order: StartOrder, sqlite_sessions: sessionmaker[Session]) -> None:
+async def test_cancel_is_irreversible(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
     customer = add_customer(sqlite_sessions)
     sku = add_product(sqlite_sessions)
     handle = await start_order(customer, {sku: 1}, fulfillment="manual")
