@@ -152,11 +152,14 @@ def from_application_error(err: ApplicationError) -> ServiceError:
 
 
 def _from_temporal(exc: Exception, order_id: str) -> ServiceError:
-    if isinstance(exc, WorkflowUpdateFailedError | WorkflowQueryFailedError):
-        cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
-        if isinstance(cause, ApplicationError):
-            return from_application_error(cause)
-        return ServiceError(409, errors.NOT_ALLOWED, str(cause or exc) or "the order refused the command")
+    if isinstance(exc, WorkflowUpdateFailedError):
+        if isinstance(exc.cause, ApplicationError):
+            return from_application_error(exc.cause)
+        return ServiceError(409, errors.NOT_ALLOWED, str(exc.cause or exc) or "the order refused the command")
+    if isinstance(exc, WorkflowQueryFailedError):
+        # The workflow could not answer (its task is failing): an operator problem, not the caller's.
+        log.error("query of order %s failed: %s", order_id, exc)
+        return ServiceError(503, "order_unavailable", f"order {order_id} cannot answer right now")
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
         return ServiceError(504, "timeout", f"order {order_id} did not answer in time; retry or check it")
     if isinstance(exc, RPCError):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
 
 from starter.api import create_app
 from starter.service import Services
 from starter.settings import Settings
+from worker import build_worker
 from workflows.rules import Role
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -52,13 +56,39 @@ def admin() -> dict[str, str]:
     return bearer(ADMIN_TOKEN)
 
 
+@dataclass(frozen=True)
+class Person:
+    id: str
+    headers: dict[str, str]
+
+
+async def add_person(api: httpx.AsyncClient, role: Role, name: str | None = None) -> Person:
+    created = await api.post("/users", json={"name": name or f"{role.value} user", "role": role.value},
+                             headers=bearer(ADMIN_TOKEN))
+    assert created.status_code == 201, created.text
+    return Person(created.json()["id"], bearer(created.json()["token"]))
+
+
 @pytest.fixture
-async def tokens(api: httpx.AsyncClient, admin: dict[str, str]) -> dict[Role, dict[str, str]]:
+async def people(api: httpx.AsyncClient) -> dict[Role, Person]:
+    """One fresh user of every role."""
+    return {role: await add_person(api, role) for role in Role}
+
+
+@pytest.fixture
+def tokens(people: dict[Role, Person]) -> dict[Role, dict[str, str]]:
     """An Authorization header for one fresh user of every role."""
-    headers: dict[Role, dict[str, str]] = {}
-    for role in Role:
-        created = await api.post("/users", json={"name": f"{role.value} user", "role": role.value},
-                                 headers=admin)
-        assert created.status_code == 201, created.text
-        headers[role] = bearer(created.json()["token"])
-    return headers
+    return {role: person.headers for role, person in people.items()}
+
+
+@pytest.fixture
+async def orders_api(
+    client: Client, sqlite_sessions: sessionmaker[Session], sqlite_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app wired to the session's Temporal dev server, with a worker on a queue of its own."""
+    queue = f"orders-api-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=sqlite_url, admin_token=ADMIN_TOKEN, temporal_task_queue=queue,
+                        temporal_address=client.service_client.config.target_host)
+    async with build_worker(client, sqlite_sessions, queue):
+        async for http in serve(Services(settings, sqlite_sessions, client)):
+            yield http

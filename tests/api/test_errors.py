@@ -152,3 +152,14 @@ async def test_unexpected_failure_is_500_internal_error_without_leaking_internal
     error = assert_error_shape(answer, 500, "internal_error")
     assert "secret" not in answer.text
     assert error["details"] is None
+
+
+async def test_openapi_document_lists_the_contract_endpoints(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+    expected = {"/users", "/customers", "/customers/{customer_id}", "/products", "/products/{sku}",
+                "/products/{sku}/stock", "/orders", "/orders/{order_id}", "/orders/{order_id}/history",
+                "/orders/{order_id}/status", "/orders/{order_id}/cancel", "/orders/{order_id}/approve",
+                "/orders/{order_id}/reject", "/orders/{order_id}/payment", "/orders/{order_id}/receipt",
+                "/healthz"}
+    assert expected <= set(document["paths"])
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
