@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,69 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
 
 
+# --- notifications: the outbox and webhooks ---------------------------------------------------
+
+
+class OutboxEvent(Base):
+    """One event per status change of an order, written in the transaction that saves the change.
+
+    `audit_id` (the audit entry the change came from) makes a retried projection write it once;
+    `sequence` numbers an order's events 1, 2, 3… without gaps, so a receiver can order them and
+    notice one it missed. `fanned_out_at` stays NULL until delivery rows exist for every webhook.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        UniqueConstraint("order_id", "sequence", name="uq_outbox_events_order_sequence"),
+        Index("ix_outbox_events_pending", "fanned_out_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fanned_out_at: Mapped[datetime | None]
+
+
+class Webhook(Base):
+    """An endpoint that receives events, signed with its secret; removing one keeps its log."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Kept in clear: the HMAC needs it. Shown to the admin once, when the webhook is added.
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    events: Mapped[list[str] | None] = mapped_column(JSON)  # event types wanted; NULL: all
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: its state, attempts and the log of each attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_webhook_event"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_event", "event_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # [{at, status_code, error, ms}] of the latest attempts, oldest first
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -231,6 +295,7 @@ __all__ = [
     "Invoice",
     "Order",
     "OrderLine",
+    "OutboxEvent",
     "Payment",
     "Product",
     "Return",
@@ -238,4 +303,6 @@ __all__ = [
     "StockMovement",
     "StockReservation",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]
