@@ -9,26 +9,23 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.carrier import Carrier, LocalCarrier
 from activities.orders import OrderActivities
 from db.session import make_engine, make_sessionmaker
-from starter.logs import configure_logging
+from starter.logs import ActivityLogInterceptor, configure_logging
+from starter.metrics import ActivityMetricsInterceptor, make_runtime
 from starter.settings import Settings, get_settings
 from starter.temporal import connect, register_search_attributes
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger("worker")
-
-ACTIVITY_THREADS = 16
 
 
 def build_worker(
@@ -38,10 +35,17 @@ def build_worker(
     *,
     carrier: Carrier | None = None,
     executor: ThreadPoolExecutor | None = None,
+    settings: Settings | None = None,
 ) -> Worker:
-    """The worker for order workflows and activities; tests build theirs with this too."""
+    """The worker for order workflows and activities; tests build theirs with this too.
+
+    Sizing and draining come from `settings` (ORDERS_MAX_CONCURRENT_*, ORDERS_MAX_CACHED_WORKFLOWS,
+    ORDERS_ACTIVITY_THREADS, ORDERS_DRAIN_TIMEOUT; the environment's when not given).
+    """
+    config = settings or get_settings()
     activities = OrderActivities(sessions, carrier or LocalCarrier())
-    pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity")
+    pool = executor or ThreadPoolExecutor(max_workers=config.activity_pool_size,
+                                          thread_name_prefix="activity")
     return Worker(
         client,
         task_queue=task_queue,
@@ -60,45 +64,49 @@ def build_worker(
             activities.project_order,
         ],
         activity_executor=pool,
-        max_concurrent_activities=pool._max_workers,
-        graceful_shutdown_timeout=timedelta(seconds=20),
+        # Never more activities at once than threads to run them (a task waiting for a thread
+        # would spend its start-to-close timeout queued inside this process).
+        max_concurrent_activities=min(config.max_concurrent_activities, pool._max_workers),
+        max_concurrent_workflow_tasks=config.max_concurrent_workflow_tasks,
+        max_cached_workflows=config.max_cached_workflows,
+        graceful_shutdown_timeout=config.drain_timeout,
+        interceptors=[ActivityLogInterceptor(), ActivityMetricsInterceptor()],
     )
 
 
-def metrics_runtime(settings: Settings) -> Runtime | None:
-    if settings.metrics_port is None:
-        return None
-    return Runtime(telemetry=TelemetryConfig(
-        metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")))
-
-
-async def run_worker(settings: Settings) -> None:
-    runtime = metrics_runtime(settings)
+async def run_worker(settings: Settings, *, carrier: Carrier | None = None) -> None:
+    """Serve the task queue until SIGTERM/SIGINT, then drain (up to ORDERS_DRAIN_TIMEOUT)."""
+    runtime = make_runtime(settings)
     client = await connect(settings, runtime=runtime)
     try:
-        added = await register_search_attributes(client, settings.temporal_namespace)
+        added = await register_search_attributes(client, client.namespace)
         if added:
             log.info("registered search attributes", added=added)
     except RPCError as error:  # e.g. a cloud namespace where the worker may not change the schema
         log.warning("could not register search attributes; run `orders setup` with an admin key",
                     error=str(error))
     sessions = make_sessionmaker(make_engine(settings.database_url))
-    worker = build_worker(client, sessions, settings.temporal_task_queue)
+    worker = build_worker(client, sessions, settings.temporal_task_queue, carrier=carrier,
+                          settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.temporal_task_queue,
-             address=settings.temporal_address, namespace=settings.temporal_namespace,
-             metrics_port=settings.metrics_port)
+             address=client.service_client.config.target_host, namespace=client.namespace,
+             identity=client.identity, metrics_port=settings.metrics_port,
+             max_concurrent_activities=settings.max_concurrent_activities,
+             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+             max_cached_workflows=settings.max_cached_workflows)
     async with worker:
         await stop.wait()
-        log.info("draining: no new tasks, waiting for running activities")
+        log.info("draining: no new tasks, waiting for running activities",
+                 drain_timeout_s=settings.drain_timeout.total_seconds())
     log.info("worker stopped")
 
 
 def main() -> None:
-    configure_logging()
+    configure_logging()  # ORDERS_LOG_LEVEL, ORDERS_LOG_FORMAT
     asyncio.run(run_worker(get_settings()))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
 
 from starter.settings import Settings
@@ -43,13 +45,41 @@ def pydantic_client_options() -> dict[str, Any]:
     return {"data_converter": pydantic_data_converter}
 
 
+# Read by the SDK's environment configuration (`temporalio.envconfig`), not by Settings: the same
+# names the `temporal` CLI and every Temporal SDK understand. TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE
+# pick a profile of a TOML file (default ~/.config/temporalio/temporal.toml); the others override it.
+ENVCONFIG_VARIABLES = (
+    "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA",
+)
+
+
+def connect_config(settings: Settings, env: Mapping[str, str] | None = None) -> ClientConnectConfig:
+    """Where and how to connect: the envconfig profile (TLS, API key, gRPC metadata, address,
+    namespace) with our TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE on top when they were set.
+
+    A setting given explicitly (`Settings(temporal_address=…)`, as `orders dev` does) wins over the
+    profile; a profile's address wins over the `localhost:7233` default.
+    """
+    try:
+        profile = ClientConfigProfile.load(override_env_vars=env)
+    except Exception as error:  # the bridge's ConfigError: missing profile, unreadable file
+        raise RuntimeError(f"Temporal client configuration (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE): "
+                           f"{error}") from error
+    config = profile.to_client_connect_config()
+    chosen = settings.model_fields_set
+    if "temporal_address" in chosen or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if "temporal_namespace" in chosen or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
+    return config
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        runtime=runtime,
-        **pydantic_client_options(),
-    )
+    return await Client.connect(**connect_config(settings), runtime=runtime, **pydantic_client_options())
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
