@@ -15,14 +15,15 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db import models as db
 from db.session import make_engine, make_sessionmaker
+from starter import reports
 from starter.settings import Settings, get_settings
 from starter.temporal import connect, workflow_id
 from workflows import errors, rules
@@ -54,7 +56,6 @@ from workflows.models import (
     EditBody,
     EditCommand,
     NewOrder,
-    NonEmpty,
     OrderInput,
     OrderPolicy,
     OrderView,
@@ -78,6 +79,13 @@ T = TypeVar("T")
 WORKFLOW_TYPE = "OrderWorkflow"
 ADMIN_ACTOR_ID = "admin"
 MAX_PAGE = 100
+MAX_STUCK_PAGE = reports.MAX_STUCK_ITEMS
+# The largest amount a Numeric(14, 2) column holds: an order over it could never be stored.
+MAX_ORDER_TOTAL = Decimal("999999999999.99")
+# What an order id, customer id, SKU or user id can look like; anything else cannot exist.
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Refusals of a command on an existing order that are written to its audit trail (accepted=false).
+AUDITED_REFUSALS = frozenset({403, 409, 422})
 QUERY_TIMEOUT = timedelta(seconds=15)
 HEALTH_TIMEOUT = 3.0
 # Namespace of order ids derived from an Idempotency-Key: uuid5(ns, "<actor id>\n<key>").
@@ -175,12 +183,22 @@ def _from_temporal(exc: Exception, order_id: str) -> ServiceError:
 
 # --- master data schemas ---------------------------------------------------------------------
 
-Key = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+def _printable(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Key = Annotated[str, StringConstraints(strip_whitespace=True, pattern=KEY_PATTERN.pattern)]
+# Names of people, customers and products: any script (李雷), no control characters (PostgreSQL
+# refuses NUL in text).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 AfterValidator(_printable)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 
 
 class NewUser(Strict):
-    name: NonEmpty
+    name: Name
     role: Role
 
 
@@ -193,7 +211,7 @@ class CreatedUser(BaseModel):
 
 class NewCustomer(Strict):
     id: Key
-    name: NonEmpty
+    name: Name
     credit_limit: Money
     blocked: bool = False
 
@@ -208,7 +226,7 @@ class CustomerView(BaseModel):
 
 class NewProduct(Strict):
     sku: Sku
-    name: NonEmpty
+    name: Name
     unit_price: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
     on_hand: int = Field(default=0, ge=0, description="initial stock, recorded as an adjustment")
 
@@ -225,7 +243,8 @@ class ProductView(BaseModel):
 
 class StockAdjustment(Strict):
     delta: int = Field(description="units to add (positive) or remove (negative); never 0")
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+                      AfterValidator(_printable)]
 
 
 class OrderPage(BaseModel):
@@ -242,16 +261,32 @@ class Accepted(BaseModel):
 
 CommandName = Literal["pay", "confirm_receipt", "approve", "reject", "change_status", "cancel", "edit"]
 
-# name → (permission, body model, command model); the workflow's update has this name and its
-# fire-and-forget signal the name plus "_async".
-COMMANDS: dict[str, tuple[Command, type[BaseModel], type[BaseModel]]] = {
-    "pay": (Command.RECORD_PAYMENT, PaymentBody, PaymentCommand),
-    "confirm_receipt": (Command.CONFIRM_RECEIPT, ReceiptBody, ReceiptCommand),
-    "approve": (Command.APPROVE_ORDER, ApproveBody, ApproveCommand),
-    "reject": (Command.APPROVE_ORDER, RejectBody, RejectCommand),
-    "change_status": (Command.CHANGE_STATUS, StatusBody, StatusCommand),
-    "cancel": (Command.CANCEL_ORDER, CancelBody, CancelCommand),
-    "edit": (Command.EDIT_ORDER, EditBody, EditCommand),
+
+class CommandSpec(BaseModel):
+    """One order command: the permission it needs, what a caller sends, what the workflow receives,
+    and the audit action it is recorded under (the workflow's names, so refusals line up)."""
+
+    permission: Command
+    body: type[BaseModel]
+    command: type[BaseModel]
+    action: str
+
+
+# name → spec; the workflow's update has this name and its fire-and-forget signal the name + "_async".
+COMMANDS: dict[str, CommandSpec] = {
+    "pay": CommandSpec(permission=Command.RECORD_PAYMENT, body=PaymentBody, command=PaymentCommand,
+                       action="record_payment"),
+    "confirm_receipt": CommandSpec(permission=Command.CONFIRM_RECEIPT, body=ReceiptBody,
+                                   command=ReceiptCommand, action="confirm_receipt"),
+    "approve": CommandSpec(permission=Command.APPROVE_ORDER, body=ApproveBody, command=ApproveCommand,
+                           action="approve"),
+    "reject": CommandSpec(permission=Command.APPROVE_ORDER, body=RejectBody, command=RejectCommand,
+                          action="reject"),
+    "change_status": CommandSpec(permission=Command.CHANGE_STATUS, body=StatusBody, command=StatusCommand,
+                                 action="change_status"),
+    "cancel": CommandSpec(permission=Command.CANCEL_ORDER, body=CancelBody, command=CancelCommand,
+                          action="cancel"),
+    "edit": CommandSpec(permission=Command.EDIT_ORDER, body=EditBody, command=EditCommand, action="edit"),
 }
 
 
@@ -444,7 +479,7 @@ class Services:
 
     async def get_customer(self, actor: Actor, customer_id: str) -> CustomerView:
         self.authorize(actor, Command.VIEW_MASTER_DATA)
-        found = await self._db(lambda s: s.get(db.Customer, customer_id))
+        found = await self._db(lambda s: s.get(db.Customer, customer_id)) if _is_key(customer_id) else None
         if found is None:
             raise not_found("customer", customer_id)
         return _customer_view(found)
@@ -469,7 +504,7 @@ class Services:
 
     async def get_product(self, actor: Actor, sku: str) -> ProductView:
         self.authorize(actor, Command.VIEW_MASTER_DATA)
-        found = await self._db(lambda s: s.get(db.Product, sku))
+        found = await self._db(lambda s: s.get(db.Product, sku)) if _is_key(sku) else None
         if found is None:
             raise not_found("product", sku)
         return _product_view(found)
@@ -483,6 +518,8 @@ class Services:
             raise invalid_input(field_errors(exc)) from exc
         if adjustment.delta == 0:
             raise invalid_input([{"field": "delta", "message": "must not be 0", "type": "not_zero"}])
+        if not _is_key(sku):
+            raise not_found("product", sku)
 
         def adjust(session: Session) -> db.Product:
             # One conditional UPDATE: concurrent reservations cannot slip between check and write.
@@ -532,7 +569,8 @@ class Services:
         client = await self.temporal()
         if idempotency_key:
             order_id = idempotent_order_id(actor.id, idempotency_key)
-            existing = await self._existing_order(client, order_id, body_hash)
+            existing = await self._audited(actor, order_id, "create",
+                                           self._existing_order(client, order_id, body_hash))
             if existing is not None:
                 return existing
         else:
@@ -571,7 +609,8 @@ class Services:
             raise _from_temporal(exc, order_id) from exc
         if idempotency_key:
             # Two requests with one key raced: USE_EXISTING attached us to the other one's order.
-            await self._check_same_body(self._handle(client, order_id), body_hash)
+            await self._audited(actor, order_id, "create",
+                                self._check_same_body(self._handle(client, order_id), body_hash))
         return view
 
     def policy(self) -> OrderPolicy:
@@ -587,7 +626,11 @@ class Services:
             if other_owner is not None and session.get(db.User, other_owner) is None:
                 raise invalid_input([{"field": "owner_id", "message": f"no user {other_owner!r}",
                                       "type": "unknown_user"}])
-            queries.price_order(session, order)
+            priced = queries.price_order(session, order)
+            if priced.total > MAX_ORDER_TOTAL:
+                raise invalid_input([{"field": "lines", "type": "total_too_large", "message":
+                                      f"the order total {priced.total} is over the maximum "
+                                      f"{MAX_ORDER_TOTAL}; split the order"}])
 
         try:
             await self._db(check)
@@ -641,7 +684,7 @@ class Services:
     async def get_order(self, actor: Actor, order_id: str) -> OrderView:
         """The live view (workflow query); the read model once Temporal no longer keeps the order."""
         self.authorize(actor, Command.VIEW_ORDER)
-        view = await self._live_view(order_id)
+        view = await self._live_view(order_id) if _is_key(order_id) else None
         if view is None:
             row = await self._stored_row(order_id)
             if row is None:
@@ -665,6 +708,10 @@ class Services:
         if not 1 <= limit <= MAX_PAGE:
             raise invalid_input([{"field": "limit", "message": f"between 1 and {MAX_PAGE}",
                                   "type": "range"}])
+        for field, value in (("customer_id", customer_id), ("owner_id", owner_id)):
+            if value and not _is_key(value):
+                raise invalid_input([{"field": field, "type": "pattern",
+                                      "message": f"not an id: {KEY_PATTERN.pattern}"}])
         after = decode_cursor(cursor) if cursor else None
         query = select(db.Order)
         if status is not None:
@@ -673,8 +720,9 @@ class Services:
             query = query.where(db.Order.customer_id == customer_id)
         if owner_id:
             query = query.where(db.Order.owner_id == owner_id)
-        if rules.Role(actor.role) in rules.OWN_ORDERS_ONLY:
-            query = query.where(db.Order.owner_id == actor.id)
+        visible = self.visible_owner(actor)
+        if visible is not None:
+            query = query.where(db.Order.owner_id == visible)
         if after is not None:
             at, last_id = after
             query = query.where(or_(db.Order.created_at < at,
@@ -689,6 +737,8 @@ class Services:
     async def history(self, actor: Actor, order_id: str) -> list[AuditEntry]:
         """The audit trail of one order, oldest first, rejected commands included."""
         self.authorize(actor, Command.VIEW_ORDER)
+        if not _is_key(order_id):
+            raise not_found("order", order_id)
         row = await self._stored_row(order_id)
         if row is not None:
             owner: str | None = row.owner_id
@@ -718,22 +768,55 @@ class Services:
         *,
         wait: bool = True,
     ) -> OrderView | Accepted:
-        """Send a command: an update answering with the new view, or (wait=False) a signal."""
-        if name not in COMMANDS:
+        """Send a command: an update answering with the new view, or (wait=False) a signal.
+
+        A refusal of a command on an existing order (403/409/422, from here or from the workflow's
+        validator) is written to the order's audit trail with accepted=false.
+        """
+        spec = COMMANDS.get(name)
+        if spec is None:
             raise ServiceError(404, errors.NOT_FOUND, f"no command {name!r}")
-        permission, body_model, command_model = COMMANDS[name]
-        self.authorize(actor, permission)
+        await self.authorize_command(actor, order_id, name)
+        current: OrderView | None = None
+
+        async def send() -> OrderView | Accepted:
+            nonlocal current
+            try:
+                parsed = spec.body.model_validate(
+                    body.model_dump() if isinstance(body, BaseModel) else (body or {})
+                )
+                command = spec.command.model_validate({**parsed.model_dump(), "actor": actor})
+            except ValidationError as exc:
+                raise invalid_input(field_errors(exc)) from exc
+            current = await self._live_view(order_id)
+            if current is None:
+                raise not_found("order", order_id)
+            self.authorize(actor, spec.permission, current.owner_id)
+            return await self._deliver(order_id, name, command, wait, current)
+
         try:
-            parsed = body_model.model_validate(
-                body.model_dump() if isinstance(body, BaseModel) else (body or {})
-            )
-            command = command_model.model_validate({**parsed.model_dump(), "actor": actor})
-        except ValidationError as exc:
-            raise invalid_input(field_errors(exc)) from exc
-        current = await self._live_view(order_id)
-        if current is None:
+            return await send()
+        except ServiceError as refusal:
+            if refusal.status in AUDITED_REFUSALS:
+                await self._record_refusal(actor, order_id, spec.action, refusal, current)
+            raise
+
+    async def authorize_command(self, actor: Actor, order_id: str, name: CommandName) -> None:
+        """The role check of a command, before its body is read; refusals on an existing order are
+        audited. The HTTP API calls this ahead of body validation; `command` calls it too."""
+        spec = COMMANDS.get(name)
+        if spec is None:
+            raise ServiceError(404, errors.NOT_FOUND, f"no command {name!r}")
+        if not _is_key(order_id):
             raise not_found("order", order_id)
-        self.authorize(actor, permission, current.owner_id)
+        try:
+            self.authorize(actor, spec.permission)
+        except ServiceError as refusal:
+            await self._record_refusal(actor, order_id, spec.action, refusal, None)
+            raise
+
+    async def _deliver(self, order_id: str, name: str, command: BaseModel, wait: bool,
+                       current: OrderView) -> OrderView | Accepted:
         handle = self._handle(await self.temporal(), order_id)
         try:
             if not wait:
@@ -750,3 +833,105 @@ class Services:
             raise _from_temporal(exc, order_id) from exc
         except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
             raise _from_temporal(exc, order_id) from exc
+
+    # --- refused commands in the audit trail ---------------------------------------------------
+
+    async def _audited(self, actor: Actor, order_id: str, action: str, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except ServiceError as refusal:
+            if refusal.status in AUDITED_REFUSALS:
+                await self._record_refusal(actor, order_id, action, refusal, None)
+            raise
+
+    async def _record_refusal(self, actor: Actor, order_id: str, action: str, refusal: ServiceError,
+                              current: OrderView | None) -> None:
+        """Write `accepted=false` with who, role, action, the reason and the request id — when the
+        order exists. Never masks the refusal itself: a failure to record is logged."""
+        status = current.status.value if current is not None else None
+
+        def write(session: Session) -> bool:
+            nonlocal status
+            if status is None:
+                row = session.get(db.Order, order_id)
+                if row is None:
+                    return False
+                status = row.status
+            session.add(db.AuditEvent(
+                id=str(uuid.uuid4()), order_id=order_id, at=datetime.now(UTC), actor=actor.id[:64],
+                role=actor.role.value, action=action[:32], accepted=False, from_status=status,
+                to_status=status, changes={}, reason=f"{refusal.code}: {refusal.message}",
+                request_id=actor.request_id[:64] if actor.request_id else None,
+            ))
+            return True
+
+        if not _is_key(order_id):
+            return
+        try:
+            await self._db(write)
+        except Exception:
+            log.exception("could not record the refused %s of order %s", action, order_id)
+
+    # --- reports ---------------------------------------------------------------------------------
+
+    def visible_owner(self, actor: Actor) -> str | None:
+        """The owner whose orders `actor` may see in lists and reports; None: everyone's."""
+        return actor.id if rules.Role(actor.role) in rules.OWN_ORDERS_ONLY else None
+
+    async def sales_report(
+        self, actor: Actor, *, from_: str | date | datetime | None = None,
+        to: str | date | datetime | None = None, group_by: str = "day",
+    ) -> reports.SalesReport:
+        """Completed orders' quantities and totals by day, customer or SKU."""
+        self.authorize(actor, Command.VIEW_REPORTS)
+        when = _period(from_, to)
+        if group_by not in reports.GROUPS:
+            raise invalid_input([{"field": "group_by", "type": "enum",
+                                  "message": f"one of {', '.join(reports.GROUPS)}"}])
+        owner = self.visible_owner(actor)
+        return await self._db(lambda s: reports.sales(s, when, group_by, owner))  # type: ignore[arg-type]
+
+    async def cancellations_report(
+        self, actor: Actor, *, from_: str | date | datetime | None = None,
+        to: str | date | datetime | None = None,
+    ) -> reports.CancellationReport:
+        """Orders created in the period, how many were cancelled, and why."""
+        self.authorize(actor, Command.VIEW_REPORTS)
+        when, owner = _period(from_, to), self.visible_owner(actor)
+        return await self._db(lambda s: reports.cancellations(s, when, owner))
+
+    async def corrections_report(
+        self, actor: Actor, *, from_: str | date | datetime | None = None,
+        to: str | date | datetime | None = None,
+    ) -> reports.CorrectionsReport:
+        """Edits after acceptance by field and by user, and the refused ones."""
+        self.authorize(actor, Command.VIEW_REPORTS)
+        when, owner = _period(from_, to), self.visible_owner(actor)
+        return await self._db(lambda s: reports.corrections(s, when, owner))
+
+    async def stuck_orders(
+        self, actor: Actor, *, older_than: str | timedelta = reports.DEFAULT_STUCK_AGE,
+        limit: int = MAX_STUCK_PAGE,
+    ) -> reports.StuckReport:
+        """Non-terminal orders unchanged for longer than `older_than`, with who must act."""
+        self.authorize(actor, Command.VIEW_REPORTS)
+        try:
+            age = rules.parse_duration(older_than)
+        except ValueError as exc:
+            raise invalid_input([{"field": "older_than", "type": "duration", "message": str(exc)}]) from exc
+        if not 1 <= limit <= MAX_STUCK_PAGE:
+            raise invalid_input([{"field": "limit", "message": f"between 1 and {MAX_STUCK_PAGE}",
+                                  "type": "range"}])
+        owner, now = self.visible_owner(actor), datetime.now(UTC)
+        return await self._db(lambda s: reports.stuck(s, age, now, owner, limit))
+
+
+def _is_key(value: str) -> bool:
+    return bool(KEY_PATTERN.match(value))
+
+
+def _period(from_: str | date | datetime | None, to: str | date | datetime | None) -> reports.Period:
+    try:
+        return reports.period(from_, to)
+    except reports.BadParameter as exc:
+        raise invalid_input([{"field": exc.field, "type": "datetime", "message": exc.message}]) from exc
