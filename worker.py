@@ -18,12 +18,15 @@ from temporalio.worker import Worker
 
 from activities.carrier import Carrier, LocalCarrier
 from activities.orders import OrderActivities
+from activities.webhooks import WebhookActivities
 from db.session import make_engine, make_sessionmaker
 from starter.logs import ActivityLogInterceptor, configure_logging
 from starter.metrics import ActivityMetricsInterceptor, make_runtime
 from starter.settings import Settings, get_settings
 from starter.temporal import connect, register_search_attributes
+from starter.webhooks import ensure_dispatcher
 from workflows.order import OrderWorkflow
+from workflows.webhooks import WebhookDispatchWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -44,12 +47,13 @@ def build_worker(
     """
     config = settings or get_settings()
     activities = OrderActivities(sessions, carrier or LocalCarrier())
+    webhooks = WebhookActivities(sessions)
     pool = executor or ThreadPoolExecutor(max_workers=config.activity_pool_size,
                                           thread_name_prefix="activity")
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, WebhookDispatchWorkflow],
         activities=[
             activities.validate_order,
             activities.check_credit,
@@ -62,6 +66,9 @@ def build_worker(
             activities.restock_order,
             activities.release_credit,
             activities.project_order,
+            webhooks.fan_out,
+            webhooks.due_deliveries,
+            webhooks.deliver_webhook,
         ],
         activity_executor=pool,
         # Never more activities at once than threads to run them (a task waiting for a thread
@@ -99,6 +106,10 @@ async def run_worker(settings: Settings, *, carrier: Carrier | None = None) -> N
              max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
              max_cached_workflows=settings.max_cached_workflows)
     async with worker:
+        try:  # idempotent: every worker makes sure the one webhook dispatcher runs
+            await ensure_dispatcher(client, settings.temporal_task_queue)
+        except RPCError as error:
+            log.warning("could not start the webhook dispatcher", error=str(error))
         await stop.wait()
         log.info("draining: no new tasks, waiting for running activities",
                  drain_timeout_s=settings.drain_timeout.total_seconds())

@@ -48,6 +48,7 @@ from activities.models import (
     ValidatedOrder,
     ValidateInput,
 )
+from activities.outbox import record_status_changes
 from db.models import (
     AuditEvent,
     Counter,
@@ -267,7 +268,8 @@ class OrderActivities:
 
     @activity.defn
     def project_order(self, data: ProjectInput) -> None:
-        """Write the order's read model at `revision` (older revisions are ignored) and its audit."""
+        """Write the order's read model at `revision` (older revisions are ignored), its audit and
+        an outbox event for each status change (`activities.outbox`)."""
 
         def work(s: Session) -> None:
             view = data.view
@@ -287,6 +289,8 @@ class OrderActivities:
                     fields = entry.model_dump()
                     fields["changes"] = entry.model_dump(mode="json")["changes"]
                     s.add(AuditEvent(**fields))
+            # Same transaction as the status itself: every status change has exactly one event.
+            record_status_changes(s, view, data.audit)
 
         self._once(work)
 
