@@ -117,7 +117,7 @@ class Webhooks:
 
     async def add(self, actor: Actor, data: NewWebhook) -> CreatedWebhook:
         """Add an endpoint; it receives the events recorded from now on."""
-        self._authorize(actor)
+        self.authorize(actor)
         secret = data.secret or f"whsec_{secrets.token_urlsafe(32)}"
         events = sorted(set(data.events)) if data.events else None
         hook = Webhook(id=f"wh_{secrets.token_hex(8)}", url=str(data.url), secret=secret, active=True,
@@ -127,19 +127,19 @@ class Webhooks:
         return CreatedWebhook(**_view(hook).model_dump(), secret=secret)
 
     async def list_webhooks(self, actor: Actor, *, include_removed: bool = False) -> list[WebhookView]:
-        self._authorize(actor)
+        self.authorize(actor)
         query = select(Webhook).order_by(Webhook.created_at, Webhook.id)
         if not include_removed:
             query = query.where(Webhook.active)
         return [_view(h) for h in await self._db(lambda s: list(s.scalars(query)))]
 
     async def get(self, actor: Actor, webhook_id: str) -> WebhookView:
-        self._authorize(actor)
+        self.authorize(actor)
         return _view(await self._db(lambda s: self._find(s, webhook_id)))
 
     async def remove(self, actor: Actor, webhook_id: str) -> WebhookView:
         """Stop deliveries to the endpoint: pending ones are cancelled; the log is kept."""
-        self._authorize(actor)
+        self.authorize(actor)
 
         def work(s: Session) -> Webhook:
             hook = self._find(s, webhook_id)
@@ -159,7 +159,7 @@ class Webhooks:
                          order_id: str | None = None, limit: int = 50,
                          cursor: str | None = None) -> DeliveryPage:
         """The delivery log of a webhook, newest first; `next_cursor` fetches the older ones."""
-        self._authorize(actor)
+        self.authorize(actor)
         if not 1 <= limit <= MAX_PAGE:
             raise invalid_input([{"field": "limit", "message": f"must be between 1 and {MAX_PAGE}",
                                   "type": "range"}])
@@ -186,7 +186,7 @@ class Webhooks:
 
     async def retry(self, actor: Actor, webhook_id: str, delivery_id: int) -> DeliveryView:
         """Deliver a failed (or cancelled) delivery again, with a fresh set of attempts."""
-        self._authorize(actor)
+        self.authorize(actor)
 
         def work(s: Session) -> DeliveryView:
             hook = self._find(s, webhook_id)
@@ -211,14 +211,15 @@ class Webhooks:
         await self._poke()
         return view
 
-    # --- helpers -------------------------------------------------------------------------------
-
-    def _authorize(self, actor: Actor) -> None:
+    def authorize(self, actor: Actor) -> None:
+        """Admin only; raises ServiceError 403 otherwise."""
         try:
             self._services.authorize(actor, ADMIN_ONLY)
         except ServiceError as refusal:
             raise ServiceError(refusal.status, refusal.code,
                                f"role {actor.role.value} may not manage webhooks (admin only)") from None
+
+    # --- helpers -------------------------------------------------------------------------------
 
     @staticmethod
     def _find(s: Session, webhook_id: str) -> Webhook:
