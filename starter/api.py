@@ -17,15 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.exceptions import ApplicationError
 
 from starter.api_webhooks import webhook_router
-from starter import api_docs as docs
-from starter.reports import CancellationReport, CorrectionsReport, GroupBy, SalesReport, StuckReport
 from starter.service import (
-    MAX_PAGE,
-    MAX_STUCK_PAGE,
     Accepted,
     CommandName,
     CreatedUser,
@@ -35,7 +30,6 @@ from starter.service import (
     NewUser,
     OrderPage,
     ProductView,
-    COMMANDS,
     ServiceError,
     Services,
     StockAdjustment,
@@ -64,9 +58,7 @@ log = logging.getLogger(__name__)
 ServicesFactory = Callable[[], Awaitable[Services]]
 
 _CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "content_too_large", 415: "unsupported_media_type", 422: "invalid_input",
-          503: "unavailable"}
-MAX_BODY_BYTES = 1024 * 1024
+          409: "conflict", 415: "unsupported_media_type", 422: "invalid_input", 503: "unavailable"}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -76,62 +68,6 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
-
-
-# --- body size limit --------------------------------------------------------------------------
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes is answered 413 in the error shape.
-
-    The body is read (up to the limit) before the app sees it, so a chunked upload without a
-    Content-Length is bounded too; the app then receives it as one message.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message], receive), send)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([body], receive), send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "content_too_large",
-                                  f"the request body is larger than {self.limit} bytes",
-                                  {"limit_bytes": self.limit}, {"Connection": "close"})
-        await response(scope, receive, send)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
 
 
 # --- error handlers ---------------------------------------------------------------------------
@@ -216,23 +152,6 @@ def _allowed(command: Command) -> Callable[[Actor, Services], Awaitable[Actor]]:
         services.authorize(actor, command)
         return actor
 
-    check.command = command  # type: ignore[attr-defined]  # read by the permission-matrix test
-    return check
-
-
-OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                              description="the order id", examples=[docs.ORDER_ID])]
-
-
-def _may_send(name: CommandName) -> Callable[[str, Actor, Services], Awaitable[Actor]]:
-    """Dependency: the actor's role may send this command (403 before the body is read); the service
-    records a refusal on an existing order in its audit trail."""
-
-    async def check(order_id: OrderId, actor: ActorDep, services: ServicesDep) -> Actor:
-        await services.authorize_command(actor, order_id, name)
-        return actor
-
-    check.command = COMMANDS[name].permission  # type: ignore[attr-defined]
     return check
 
 
@@ -249,13 +168,10 @@ Canceller = Annotated[Actor, Depends(_allowed(Command.CANCEL_ORDER))]
 Approver = Annotated[Actor, Depends(_allowed(Command.APPROVE_ORDER))]
 Payer = Annotated[Actor, Depends(_allowed(Command.RECORD_PAYMENT))]
 Receiver = Annotated[Actor, Depends(_allowed(Command.CONFIRM_RECEIPT))]
-Reporter = Annotated[Actor, Depends(_allowed(Command.VIEW_REPORTS))]
 
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 Wait = Annotated[bool, Query(description="false: deliver as a signal and answer 202 at once")]
-Since = Annotated[str | None, Query(alias="from", max_length=40, examples=["2025-03-01"],
-                                    description="ISO date or datetime (UTC when no zone), inclusive")]
-Until = Annotated[str | None, Query(max_length=40, examples=["2025-03-31"],
-                                    description="ISO date (that whole day included) or datetime (exclusive)")]
 
 
 def _dump(model: Any) -> Any:
