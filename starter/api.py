@@ -17,10 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.exceptions import ApplicationError
 
-from starter.api_webhooks import webhook_router
+from starter import api_docs as docs
+from starter.reports import CancellationReport, CorrectionsReport, GroupBy, SalesReport, StuckReport
 from starter.service import (
+    COMMANDS,
+    MAX_PAGE,
+    MAX_STUCK_PAGE,
     Accepted,
     CommandName,
     CreatedUser,
@@ -58,7 +63,9 @@ log = logging.getLogger(__name__)
 ServicesFactory = Callable[[], Awaitable[Services]]
 
 _CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 415: "unsupported_media_type", 422: "invalid_input", 503: "unavailable"}
+          409: "conflict", 413: "content_too_large", 415: "unsupported_media_type", 422: "invalid_input",
+          503: "unavailable"}
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -68,6 +75,62 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+# --- body size limit --------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is answered 413 in the error shape.
+
+    The body is read (up to the limit) before the app sees it, so a chunked upload without a
+    Content-Length is bounded too; the app then receives it as one message.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "content_too_large",
+                                  f"the request body is larger than {self.limit} bytes",
+                                  {"limit_bytes": self.limit}, {"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 # --- error handlers ---------------------------------------------------------------------------
@@ -106,6 +169,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI could not decode the body (e.g. not UTF-8): the same answer as malformed JSON.
+        return error_response(422, "invalid_json", f"the request body is not valid JSON: {exc.__cause__}",
+                              {"position": getattr(exc.__cause__, "start", None)})
     code = _CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and message == "Not Found":
@@ -152,6 +219,23 @@ def _allowed(command: Command) -> Callable[[Actor, Services], Awaitable[Actor]]:
         services.authorize(actor, command)
         return actor
 
+    check.command = command  # type: ignore[attr-defined]  # read by the permission-matrix test
+    return check
+
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                              description="the order id", examples=[docs.ORDER_ID])]
+
+
+def _may_send(name: CommandName) -> Callable[[str, Actor, Services], Awaitable[Actor]]:
+    """Dependency: the actor's role may send this command (403 before the body is read); the service
+    records a refusal on an existing order in its audit trail."""
+
+    async def check(order_id: OrderId, actor: ActorDep, services: ServicesDep) -> Actor:
+        await services.authorize_command(actor, order_id, name)
+        return actor
+
+    check.command = COMMANDS[name].permission  # type: ignore[attr-defined]
     return check
 
 
@@ -162,16 +246,20 @@ StockKeeper = Annotated[Actor, Depends(_allowed(Command.ADJUST_STOCK))]
 Viewer = Annotated[Actor, Depends(_allowed(Command.VIEW_MASTER_DATA))]
 OrderCreator = Annotated[Actor, Depends(_allowed(Command.CREATE_ORDER))]
 OrderViewer = Annotated[Actor, Depends(_allowed(Command.VIEW_ORDER))]
-Editor = Annotated[Actor, Depends(_allowed(Command.EDIT_ORDER))]
-StatusChanger = Annotated[Actor, Depends(_allowed(Command.CHANGE_STATUS))]
-Canceller = Annotated[Actor, Depends(_allowed(Command.CANCEL_ORDER))]
-Approver = Annotated[Actor, Depends(_allowed(Command.APPROVE_ORDER))]
-Payer = Annotated[Actor, Depends(_allowed(Command.RECORD_PAYMENT))]
-Receiver = Annotated[Actor, Depends(_allowed(Command.CONFIRM_RECEIPT))]
+Editor = Annotated[Actor, Depends(_may_send("edit"))]
+StatusChanger = Annotated[Actor, Depends(_may_send("change_status"))]
+Canceller = Annotated[Actor, Depends(_may_send("cancel"))]
+Approver = Annotated[Actor, Depends(_may_send("approve"))]
+Rejecter = Annotated[Actor, Depends(_may_send("reject"))]
+Payer = Annotated[Actor, Depends(_may_send("pay"))]
+Receiver = Annotated[Actor, Depends(_may_send("confirm_receipt"))]
+Reporter = Annotated[Actor, Depends(_allowed(Command.VIEW_REPORTS))]
 
-
-OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 Wait = Annotated[bool, Query(description="false: deliver as a signal and answer 202 at once")]
+Since = Annotated[str | None, Query(alias="from", max_length=40, examples=["2025-03-01"],
+                                    description="ISO date or datetime (UTC when no zone), inclusive")]
+Until = Annotated[str | None, Query(max_length=40, examples=["2025-03-31"],
+                                    description="ISO date (that whole day included) or datetime (exclusive)")]
 
 
 def _dump(model: Any) -> Any:
@@ -207,13 +295,13 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
             if not isinstance(source, Services):
                 await services.close()
 
-    app = FastAPI(title="Orders", version="0.1.0", lifespan=lifespan,
-                  description="Durable order processing on Temporal (see api.md).")
+    app = FastAPI(title="Orders", version="0.1.0", lifespan=lifespan, description=docs.DESCRIPTION)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(ApplicationError, _application_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(BodyLimit)  # inside the request-id middleware: a 413 carries an id too
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -225,10 +313,13 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
 
     _master_data_routes(app)
     _order_routes(app)
-    app.include_router(webhook_router())
+    _report_routes(app)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses={
+        **docs.example(200, {"status": "ok", "database": "ok", "temporal": "ok"}),
+        **docs.errors(503)})
     async def healthz(services: ServicesDep) -> JSONResponse:
+        """200 when the database and Temporal answer (no auth)."""
         checks = await services.health()
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ok", **checks})
@@ -238,122 +329,201 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
 
 
 def _master_data_routes(app: FastAPI) -> None:
-    @app.post("/users", status_code=201, tags=["master data"])
+    @app.post("/users", status_code=201, tags=["master data"],
+              responses={**docs.example(201, docs.CREATED_USER, "Created"), **docs.errors(*docs.WITH_BODY)})
     async def create_user(
-        body: NewUser, services: ServicesDep, actor: Admin
+        body: Annotated[NewUser, Body(openapi_examples=docs.NEW_USER)], services: ServicesDep, actor: Admin
     ) -> CreatedUser:
+        """A user with a new bearer token (shown once). Admin only."""
         return await services.create_user(actor, body)
 
-    @app.post("/customers", status_code=201, tags=["master data"])
+    @app.post("/customers", status_code=201, tags=["master data"],
+              responses={**docs.example(201, docs.CUSTOMER, "Created"),
+                         **docs.errors(*docs.WITH_BODY, 409)})
     async def create_customer(
-        body: NewCustomer, services: ServicesDep, actor: CustomerManager
+        body: Annotated[NewCustomer, Body(openapi_examples=docs.NEW_CUSTOMER)], services: ServicesDep,
+        actor: CustomerManager,
     ) -> CustomerView:
         return await services.create_customer(actor, body)
 
-    @app.get("/customers/{customer_id}", tags=["master data"])
+    @app.get("/customers/{customer_id}", tags=["master data"],
+             responses={**docs.example(200, docs.CUSTOMER), **docs.errors(*docs.AUTHENTICATED, 404)})
     async def get_customer(
         customer_id: str, services: ServicesDep, actor: Viewer
     ) -> CustomerView:
         return await services.get_customer(actor, customer_id)
 
-    @app.post("/products", status_code=201, tags=["master data"])
+    @app.post("/products", status_code=201, tags=["master data"],
+              responses={**docs.example(201, docs.PRODUCT, "Created"), **docs.errors(*docs.WITH_BODY, 409)})
     async def create_product(
-        body: NewProduct, services: ServicesDep, actor: ProductManager
+        body: Annotated[NewProduct, Body(openapi_examples=docs.NEW_PRODUCT)], services: ServicesDep,
+        actor: ProductManager,
     ) -> ProductView:
         return await services.create_product(actor, body)
 
-    @app.get("/products/{sku}", tags=["master data"])
+    @app.get("/products/{sku}", tags=["master data"],
+             responses={**docs.example(200, docs.PRODUCT), **docs.errors(*docs.AUTHENTICATED, 404)})
     async def get_product(
         sku: str, services: ServicesDep, actor: Viewer
     ) -> ProductView:
         return await services.get_product(actor, sku)
 
-    @app.post("/products/{sku}/stock", tags=["master data"])
+    @app.post("/products/{sku}/stock", tags=["master data"],
+              responses={**docs.example(200, docs.PRODUCT), **docs.errors(*docs.WITH_BODY, 404, 409)})
     async def adjust_stock(
-        sku: str, body: StockAdjustment, services: ServicesDep,
+        sku: str, body: Annotated[StockAdjustment, Body(openapi_examples=docs.STOCK)], services: ServicesDep,
         actor: StockKeeper,
     ) -> ProductView:
+        """Add (positive delta) or remove stock; never below what is reserved (409)."""
         return await services.adjust_stock(actor, sku, body.delta, body.reason)
 
 
 def _order_routes(app: FastAPI) -> None:
-    @app.post("/orders", status_code=201, tags=["orders"], response_model=OrderView)
+    @app.post("/orders", status_code=201, tags=["orders"], response_model=OrderView,
+              responses={**docs.example(201, docs.ORDER_VIEW, "Created: the priced order view"),
+                         **docs.errors(*docs.WITH_BODY, 409, 503, 504)})
     async def create_order(
-        body: NewOrder,
+        body: Annotated[NewOrder, Body(openapi_examples=docs.NEW_ORDER)],
         services: ServicesDep,
         actor: OrderCreator,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+        idempotency_key: Annotated[str | None, Header(
+            alias="Idempotency-Key", min_length=1, max_length=200,
+            description="same key + same body → the same order; same key + another body → 409")] = None,
     ) -> JSONResponse:
+        """Start the order: prices come from the catalog and the total is computed server-side."""
         view = await services.create_order(actor, body, idempotency_key)
         return JSONResponse(_dump(view), status_code=201)
 
-    @app.get("/orders", tags=["orders"])
+    @app.get("/orders", tags=["orders"],
+             responses={**docs.example(200, docs.ORDER_PAGE), **docs.errors(*docs.AUTHENTICATED)})
     async def list_orders(
         services: ServicesDep,
         actor: OrderViewer,
         status: OrderStatus | None = None,
-        customer_id: str | None = None,
-        owner_id: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        customer_id: Annotated[str | None, Query(max_length=64)] = None,
+        owner_id: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=500,
+                                            description="next_cursor of the previous page")] = None,
     ) -> OrderPage:
+        """Newest first, from the read model. Sales see only the orders they own."""
         return await services.list_orders(actor, status=status, customer_id=customer_id,
                                           owner_id=owner_id, limit=limit, cursor=cursor)
 
-    @app.get("/orders/{order_id}", tags=["orders"], response_model=OrderView)
+    @app.get("/orders/{order_id}", tags=["orders"], response_model=OrderView,
+             responses={**docs.example(200, docs.ORDER_VIEW), **docs.errors(*docs.ORDER_READ)})
     async def get_order(
         order_id: OrderId, services: ServicesDep, actor: OrderViewer
     ) -> JSONResponse:
+        """The live view of the order (its workflow's query)."""
         return JSONResponse(_dump(await services.get_order(actor, order_id)))
 
-    @app.get("/orders/{order_id}/history", tags=["orders"])
+    @app.get("/orders/{order_id}/history", tags=["orders"],
+             responses={**docs.example(200, docs.HISTORY), **docs.errors(*docs.ORDER_READ)})
     async def history(
         order_id: OrderId, services: ServicesDep, actor: OrderViewer
     ) -> list[AuditEntry]:
+        """The audit trail, oldest first; refused commands have accepted=false and the reason."""
         return await services.history(actor, order_id)
 
     async def send(services: Services, actor: Actor, order_id: str, name: CommandName,
                    body: Any, wait: bool) -> JSONResponse:
         return _command_answer(await services.command(actor, order_id, name, body, wait=wait))
 
-    answers: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}}
+    answers: dict[int | str, dict[str, Any]] = {
+        **docs.example(200, docs.ORDER_VIEW, "Applied: the new order view"),
+        202: {"model": Accepted, "description": "wait=false: delivered as a signal; read the order later",
+              "content": {"application/json": {"example": docs.ACCEPTED}}},
+        **docs.errors(*docs.ORDER_COMMAND),
+    }
 
     @app.patch("/orders/{order_id}", tags=["orders"], response_model=OrderView, responses=answers)
-    async def edit(order_id: OrderId, body: EditBody, services: ServicesDep,
-                   actor: Editor, wait: Wait = True) -> JSONResponse:
+    async def edit(order_id: OrderId, body: Annotated[EditBody, Body(openapi_examples=docs.EDIT)],
+                   services: ServicesDep, actor: Editor,
+                   wait: Wait = True) -> JSONResponse:
+        """Edit lines, address or notes (until shipped; then only notes); re-prices and re-reserves."""
         return await send(services, actor, order_id, "edit", body, wait)
 
     @app.post("/orders/{order_id}/status", tags=["orders"], response_model=OrderView, responses=answers)
-    async def change_status(order_id: OrderId, body: StatusBody, services: ServicesDep,
-                            actor: StatusChanger,
-                            wait: Wait = True) -> JSONResponse:
+    async def change_status(order_id: OrderId,
+                            body: Annotated[StatusBody, Body(openapi_examples=docs.STATUS)],
+                            services: ServicesDep, actor: StatusChanger, wait: Wait = True) -> JSONResponse:
+        """A move the transition table allows (refusals name the allowed targets)."""
         return await send(services, actor, order_id, "change_status", body, wait)
 
     @app.post("/orders/{order_id}/cancel", tags=["orders"], response_model=OrderView, responses=answers)
-    async def cancel(order_id: OrderId, body: CancelBody, services: ServicesDep,
-                     actor: Canceller, wait: Wait = True) -> JSONResponse:
+    async def cancel(order_id: OrderId, body: Annotated[CancelBody, Body(openapi_examples=docs.CANCEL)],
+                     services: ServicesDep, actor: Canceller,
+                     wait: Wait = True) -> JSONResponse:
+        """Void the order; compensations run afterwards (see compensation_pending)."""
         return await send(services, actor, order_id, "cancel", body, wait)
 
     @app.post("/orders/{order_id}/approve", tags=["orders"], response_model=OrderView, responses=answers)
     async def approve(order_id: OrderId, services: ServicesDep, actor: Approver,
-                      body: Annotated[ApproveBody | None, Body()] = None, wait: Wait = True) -> JSONResponse:
+                      body: Annotated[ApproveBody | None, Body(openapi_examples=docs.APPROVE)] = None,
+                      wait: Wait = True) -> JSONResponse:
+        """Release an order on hold (nobody approves their own order)."""
         return await send(services, actor, order_id, "approve", body or ApproveBody(), wait)
 
     @app.post("/orders/{order_id}/reject", tags=["orders"], response_model=OrderView, responses=answers)
-    async def reject(order_id: OrderId, body: RejectBody, services: ServicesDep,
-                     actor: Approver, wait: Wait = True) -> JSONResponse:
+    async def reject(order_id: OrderId, body: Annotated[RejectBody, Body(openapi_examples=docs.REJECT)],
+                     services: ServicesDep, actor: Rejecter,
+                     wait: Wait = True) -> JSONResponse:
+        """Reject an order on hold: it is cancelled with reason `rejected: …`."""
         return await send(services, actor, order_id, "reject", body, wait)
 
     @app.post("/orders/{order_id}/payment", tags=["orders"], response_model=OrderView, responses=answers)
-    async def pay(order_id: OrderId, body: PaymentBody, services: ServicesDep,
-                  actor: Payer, wait: Wait = True) -> JSONResponse:
+    async def pay(order_id: OrderId, body: Annotated[PaymentBody, Body(openapi_examples=docs.PAYMENT)],
+                  services: ServicesDep, actor: Payer,
+                  wait: Wait = True) -> JSONResponse:
+        """Record the payment of a prepaid order (the amount must equal the total)."""
         return await send(services, actor, order_id, "pay", body, wait)
 
     @app.post("/orders/{order_id}/receipt", tags=["orders"], response_model=OrderView, responses=answers)
-    async def confirm_receipt(order_id: OrderId, services: ServicesDep, actor: Receiver,
-                              body: Annotated[ReceiptBody | None, Body()] = None,
+    async def confirm_receipt(order_id: OrderId, services: ServicesDep,
+                              actor: Receiver,
+                              body: Annotated[ReceiptBody | None, Body(openapi_examples=docs.RECEIPT)] = None,
                               wait: Wait = True) -> JSONResponse:
+        """Confirm delivery of a shipped order."""
         return await send(services, actor, order_id, "confirm_receipt", body or ReceiptBody(), wait)
+
+
+def _report_routes(app: FastAPI) -> None:
+    failures = docs.errors(*docs.AUTHENTICATED)
+
+    @app.get("/reports/sales", tags=["reports"],
+             responses={**docs.example(200, docs.SALES_REPORT), **failures})
+    async def sales_report(services: ServicesDep, actor: Reporter, from_: Since = None, to: Until = None,
+                           group_by: GroupBy = "day") -> SalesReport:
+        """Completed orders (by completion time): orders, units and revenue per day, customer or SKU.
+        Sales see only their own orders."""
+        return await services.sales_report(actor, from_=from_, to=to, group_by=group_by)
+
+    @app.get("/reports/cancellations", tags=["reports"],
+             responses={**docs.example(200, docs.CANCELLATION_REPORT), **failures})
+    async def cancellations_report(services: ServicesDep, actor: Reporter, from_: Since = None,
+                                   to: Until = None) -> CancellationReport:
+        """Orders created in the period, how many were cancelled and why (reason codes)."""
+        return await services.cancellations_report(actor, from_=from_, to=to)
+
+    @app.get("/reports/corrections", tags=["reports"],
+             responses={**docs.example(200, docs.CORRECTIONS_REPORT), **failures})
+    async def corrections_report(services: ServicesDep, actor: Reporter, from_: Since = None,
+                                 to: Until = None) -> CorrectionsReport:
+        """Edits after acceptance counted by field and by user, plus refused edits by reason."""
+        return await services.corrections_report(actor, from_=from_, to=to)
+
+    @app.get("/reports/stuck", tags=["reports"],
+             responses={**docs.example(200, docs.STUCK_REPORT), **failures})
+    async def stuck_orders(
+        services: ServicesDep, actor: Reporter,
+        older_than: Annotated[str, Query(max_length=20, examples=["1h", "30m", "2d"],
+                                         description="seconds (45) or 45s, 10m, 24h, 7d")] = "1h",
+        limit: Annotated[int, Query(ge=1, le=MAX_STUCK_PAGE)] = 100,
+    ) -> StuckReport:
+        """Orders not moving: non-terminal and unchanged for longer than `older_than` (or needing
+        attention), oldest first, with who must act and the next step."""
+        return await services.stuck_orders(actor, older_than=older_than, limit=limit)
 
 
 __all__ = ["create_app", "error_body", "field_errors"]

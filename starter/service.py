@@ -848,27 +848,26 @@ class Services:
                               current: OrderView | None) -> None:
         """Write `accepted=false` with who, role, action, the reason and the request id — when the
         order exists. Never masks the refusal itself: a failure to record is logged."""
-        status = current.status.value if current is not None else None
-
-        def write(session: Session) -> bool:
-            nonlocal status
+        if not _is_key(order_id):
+            return
+        try:
+            status = current.status.value if current is not None else None
             if status is None:
-                row = session.get(db.Order, order_id)
-                if row is None:
-                    return False
-                status = row.status
-            session.add(db.AuditEvent(
+                row = await self._stored_row(order_id)
+                if row is None:  # maybe not projected yet: ask the order itself
+                    live = await self._live_view(order_id)
+                    if live is None:
+                        return
+                    status = live.status.value
+                else:
+                    status = row.status
+            event = db.AuditEvent(
                 id=str(uuid.uuid4()), order_id=order_id, at=datetime.now(UTC), actor=actor.id[:64],
                 role=actor.role.value, action=action[:32], accepted=False, from_status=status,
                 to_status=status, changes={}, reason=f"{refusal.code}: {refusal.message}",
                 request_id=actor.request_id[:64] if actor.request_id else None,
-            ))
-            return True
-
-        if not _is_key(order_id):
-            return
-        try:
-            await self._db(write)
+            )
+            await self._db(lambda s: s.add(event))
         except Exception:
             log.exception("could not record the refused %s of order %s", action, order_id)
 
@@ -911,7 +910,7 @@ class Services:
 
     async def stuck_orders(
         self, actor: Actor, *, older_than: str | timedelta = reports.DEFAULT_STUCK_AGE,
-        limit: int = MAX_STUCK_PAGE,
+        limit: int = 100,
     ) -> reports.StuckReport:
         """Non-terminal orders unchanged for longer than `older_than`, with who must act."""
         self.authorize(actor, Command.VIEW_REPORTS)

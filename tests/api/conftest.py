@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -14,6 +15,7 @@ from temporalio.client import Client
 from starter.api import create_app
 from starter.service import Services
 from starter.settings import Settings
+from tests.api.support import make_catalog
 from worker import build_worker
 from workflows.rules import Role
 
@@ -81,14 +83,34 @@ def tokens(people: dict[Role, Person]) -> dict[Role, dict[str, str]]:
     return {role: person.headers for role, person in people.items()}
 
 
-@pytest.fixture
-async def orders_api(
-    client: Client, sqlite_sessions: sessionmaker[Session], sqlite_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app wired to the session's Temporal dev server, with a worker on a queue of its own."""
+@asynccontextmanager
+async def running_services(
+    client: Client, sessions: sessionmaker[Session], sqlite_url: str
+) -> AsyncIterator[Services]:
+    """Services wired to the session's Temporal dev server, with a worker on a queue of its own."""
     queue = f"orders-api-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=sqlite_url, admin_token=ADMIN_TOKEN, temporal_task_queue=queue,
                         temporal_address=client.service_client.config.target_host)
-    async with build_worker(client, sqlite_sessions, queue):
-        async for http in serve(Services(settings, sqlite_sessions, client)):
-            yield http
+    async with build_worker(client, sessions, queue):
+        yield Services(settings, sessions, client)
+
+
+@pytest.fixture
+async def order_services(
+    client: Client, sqlite_sessions: sessionmaker[Session], sqlite_url: str
+) -> AsyncIterator[Services]:
+    async with running_services(client, sqlite_sessions, sqlite_url) as services:
+        yield services
+
+
+@pytest.fixture
+async def orders_api(order_services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The app wired to the session's Temporal dev server and a worker."""
+    async for http in serve(order_services):
+        yield http
+
+
+@pytest.fixture
+async def catalog(orders_api: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, str]:
+    """A customer with credit and two products in stock (see support.order_body)."""
+    return await make_catalog(orders_api, admin)

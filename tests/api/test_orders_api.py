@@ -3,61 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Order
 from tests.api.conftest import Person, add_person
+from tests.api.support import new_id, order_body, wait_for
 from workflows.rules import Role
-
-ADDRESS = {"name": "Zhang San", "phone": "+86 138 0000 0000", "line1": "1 Nanjing Rd",
-           "city": "Shanghai", "postal_code": "200000", "country": "CN"}
-
-MakeOrder = Callable[..., Awaitable[dict[str, Any]]]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-async def catalog(orders_api: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, str]:
-    """A customer with credit and two products in stock, created through the API."""
-    customer, widget, gadget = new_id("C"), new_id("W"), new_id("G")
-    for path, body in (
-        ("/customers", {"id": customer, "name": "ACME", "credit_limit": "50000"}),
-        ("/products", {"sku": widget, "name": "Widget", "unit_price": "129.90", "on_hand": 100}),
-        ("/products", {"sku": gadget, "name": "Gadget", "unit_price": "10.00", "on_hand": 100}),
-    ):
-        assert (await orders_api.post(path, json=body, headers=admin)).status_code == 201
-    return {"customer": customer, "widget": widget, "gadget": gadget}
-
-
-def order_body(catalog: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    return {"customer_id": catalog["customer"],
-            "lines": [{"sku": catalog["widget"], "quantity": 2},
-                      {"sku": catalog["gadget"], "quantity": 3, "discount_pct": "10"}],
-            "shipping_address": ADDRESS, "payment_terms": "credit", **overrides}
-
-
-async def wait_for(api: httpx.AsyncClient, path: str, headers: dict[str, str],
-                   done: Callable[[Any], bool], timeout: float = 15) -> Any:
-    """Poll a GET until `done(json)`; the workflow and its read model move asynchronously."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        answer = await api.get(path, headers=headers)
-        if answer.status_code == 200 and done(answer.json()):
-            return answer.json()
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{path} never got there: {answer.status_code} {answer.text}")
-        await asyncio.sleep(0.1)
 
 
 async def test_create_order_prices_server_side_and_answers_201_with_the_view(
