@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.exceptions import ApplicationError
 
 from starter import api_docs as docs
+from starter.api_webhooks import webhook_router
 from starter.reports import CancellationReport, CorrectionsReport, GroupBy, SalesReport, StuckReport
 from starter.service import (
     COMMANDS,
@@ -314,6 +315,7 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
     _master_data_routes(app)
     _order_routes(app)
     _report_routes(app)
+    app.include_router(webhook_router())
 
     @app.get("/healthz", tags=["operations"], responses={
         **docs.example(200, {"status": "ok", "database": "ok", "temporal": "ok"}),
