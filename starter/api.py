@@ -315,7 +315,7 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
     _master_data_routes(app)
     _order_routes(app)
     _report_routes(app)
-    app.include_router(webhook_router())
+    app.include_router(webhook_router(), responses=docs.errors(*docs.WITH_BODY, 404, 409))
 
     @app.get("/healthz", tags=["operations"], responses={
         **docs.example(200, {"status": "ok", "database": "ok", "temporal": "ok"}),
