@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from starter.service import ServiceError, Services
 from starter.settings import Settings
-from workflows.models import Actor, AuditEntry, OrderView
 from workflows.rules import OrderStatus
+
+if TYPE_CHECKING:  # the service layer (Temporal, SQLAlchemy) loads only for commands that use it
+    from starter.service import ServiceError, Services
+    from workflows.models import Actor, AuditEntry, OrderView
 
 T = TypeVar("T")
 
@@ -93,6 +95,8 @@ def dev(
         asyncio.run(run_dev(settings(), options))
     except DevError as error:
         fail(str(error))
+    except KeyboardInterrupt:  # Ctrl-C before the stack installed its own handler: nothing started
+        fail("interrupted", 130)
 
 
 @db_app.command("upgrade")
@@ -168,6 +172,8 @@ def _with_services(token: str | None, work: Callable[[Services, Actor], Awaitabl
     if not token:
         fail("no token: set ORDERS_TOKEN or pass --token (ORDERS_ADMIN_TOKEN works too)", EXIT_BAD_INPUT)
 
+    from starter.service import ServiceError, Services
+
     async def run() -> T:
         services = await Services.open(config, connect_temporal=False)
         try:
@@ -185,6 +191,8 @@ def _with_services(token: str | None, work: Callable[[Services, Actor], Awaitabl
 
 
 def _print_json(data: Any) -> None:
+    from pydantic import BaseModel
+
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json", by_alias=True)
     elif isinstance(data, list):
@@ -296,7 +304,26 @@ def _show(view: OrderView) -> None:
 
 
 def main() -> None:
-    app()
+    """Console-script entry. Exits without interpreter teardown once the command is done.
+
+    The Temporal client's Rust threads can outlive the event loop and abort CPython's finalisation
+    ("PyGILState_Release: thread state … must be current", temporalio/sdk-python#300), turning a
+    successful `orders setup` into exit code 134 now and then. Every command has finished its own
+    cleanup by the time it returns, so flushing and `os._exit` loses nothing.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Everything goes through the service layer, exactly as an API client would: the orders are real
 workflows, so a new user finds them in the Temporal UI (filter `OrderStatus="ON_HOLD"`) and the API.
-Seeding runs once: a database that already holds the marker customer is left as it is.
+Seeding runs once: the marker customer is created last, so a database that holds it is complete and
+is left as it is; a seeding interrupted earlier simply runs again (existing master data is kept).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ MARKER_CUSTOMER = "demo-acme"
 STATE_TIMEOUT = 30.0  # seconds for one demo order to reach its state (the worker runs alongside)
 
 CUSTOMERS = (
-    NewCustomer(id=MARKER_CUSTOMER, name="Acme Trading Co.", credit_limit=Decimal("50000")),
     NewCustomer(id="demo-globex", name="Globex Retail", credit_limit=Decimal("20000")),
     # A small limit, so a credit order goes ON_HOLD for a manager (over_credit_limit).
     NewCustomer(id="demo-corner", name="Corner Shop", credit_limit=Decimal("200")),
+    # No orders yet: the one for your first order (the banner's curl example). Created last.
+    NewCustomer(id=MARKER_CUSTOMER, name="Acme Trading Co.", credit_limit=Decimal("50000")),
 )
 
 PRODUCTS = (
@@ -111,8 +113,8 @@ async def seed_demo(services: Services, admin_actor: Actor) -> DemoInfo:
         users.append(DemoUser(id=made.id, name=made.name, role=made.role, token=made.token))
     for product in PRODUCTS:
         await _ignore_existing(services.create_product(admin_actor, product))
-    # The marker customer comes last of the master data (see is_seeded).
-    for customer in reversed(CUSTOMERS):
+    *customers, marker = CUSTOMERS
+    for customer in customers:
         await _ignore_existing(services.create_customer(admin_actor, customer))
 
     sales = next(u for u in users if u.role == Role.SALES)
@@ -126,13 +128,13 @@ async def seed_demo(services: Services, admin_actor: Actor) -> DemoInfo:
         return view.order_id
 
     done = await place(OrderStatus.COMPLETED, _order(
-        "demo-acme", "credit", {"DEMO-CHAIR": 2}, owner_id=sales.id,
+        "demo-globex", "credit", {"DEMO-CHAIR": 2}, owner_id=sales.id,
         notes="Demo: shipped, receipt confirmed, invoiced and settled."))
     await services.command(seller, done, "confirm_receipt", {"signed_by": "Li Wei"})
     await wait_for_status(services, seller, done, OrderStatus.COMPLETED)
 
     await place(OrderStatus.SHIPPED, _order(
-        "demo-acme", "credit", {"DEMO-LAMP": 5}, owner_id=sales.id,
+        "demo-globex", "credit", {"DEMO-LAMP": 5}, owner_id=sales.id,
         notes="Demo: booked with the local carrier, waiting for the customer to confirm receipt."))
     await place(OrderStatus.AWAITING_PAYMENT, _order(
         "demo-globex", "prepaid", {"DEMO-DESK": 1}, owner_id=sales.id,
@@ -141,7 +143,7 @@ async def seed_demo(services: Services, admin_actor: Actor) -> DemoInfo:
         "demo-corner", "credit", {"DEMO-DESK": 1}, owner_id=sales.id,
         notes="Demo: over the customer's credit limit; a manager approves or rejects."))
     await place(OrderStatus.PROCESSING, _order(
-        "demo-acme", "credit", {"DEMO-DESK": 2, "DEMO-CHAIR": 2}, fulfillment="manual",
+        "demo-globex", "credit", {"DEMO-DESK": 2, "DEMO-CHAIR": 2}, fulfillment="manual",
         owner_id=sales.id,
         notes="Demo: manual fulfilment; the warehouse sets SHIPPED with a tracking number."))
 
@@ -151,6 +153,7 @@ async def seed_demo(services: Services, admin_actor: Actor) -> DemoInfo:
     await services.command(seller, cancelled, "cancel", {"reason": "customer changed their mind"})
     await wait_for_status(services, seller, cancelled, OrderStatus.CANCELLED)
 
+    await _ignore_existing(services.create_customer(admin_actor, marker))  # seeding is complete
     return DemoInfo(created=True, users=users, orders=orders)
 
 

@@ -32,7 +32,7 @@ from db.migrate import current, upgrade
 from db.session import make_engine, make_sessionmaker
 from starter.api import create_app
 from starter.demo import DemoInfo, seed_demo
-from starter.service import ADMIN_ACTOR_ID, Services
+from starter.service import ADMIN_ACTOR_ID, ServiceError, Services
 from starter.settings import Settings
 from starter.temporal import SEARCH_ATTRIBUTES, connect, register_search_attributes, temporal_binary
 from worker import build_worker
@@ -280,10 +280,17 @@ async def _stack(base: Settings, options: DevOptions, server: DevServer, stop: a
         engine.dispose()
 
 
-async def _seed(services: Services, var_dir: Path) -> DemoInfo:
-    """Seed once; the tokens of the first run are kept in var/demo.json to show them again."""
+async def _seed(services: Services, var_dir: Path) -> DemoInfo | None:
+    """Seed once; the tokens of the first run are kept in var/demo.json to show them again.
+
+    A failure is reported and the stack keeps running: the demo is a convenience, not the product.
+    """
     saved = var_dir / "demo.json"
-    info = await seed_demo(services, Actor(id=ADMIN_ACTOR_ID, role=Role.ADMIN))
+    try:
+        info = await seed_demo(services, Actor(id=ADMIN_ACTOR_ID, role=Role.ADMIN))
+    except (ServiceError, TimeoutError) as error:
+        say(f"  could not seed the demo data ({error}); it is tried again on the next start")
+        return None
     if info.created:
         saved.write_text(info.model_dump_json(indent=2))
         say(f"  created {len(info.users)} users, {len(info.customers)} customers, "

@@ -70,9 +70,8 @@ def orders_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "starter.cli"]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("dev")
+def boot(workdir: Path) -> Stack:
+    """Start `orders dev` in `workdir` on free ports and wait until its API answers /healthz."""
     temporal_port, ui_port, api_port = free_ports(3)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ORDERS_", "TEMPORAL_")) and k != "DATABASE_URL"}
@@ -82,23 +81,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with (workdir / "dev.out").open("wb") as out:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
     started = Stack(process, workdir, temporal_port, f"http://127.0.0.1:{api_port}")
-    try:
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while not _healthy(started.api):
-            assert process.poll() is None, f"orders dev exited early:\n{started.output()}"
-            assert time.monotonic() < deadline, f"orders dev not healthy in time:\n{started.output()}"
-            time.sleep(0.5)
-        yield started
-    finally:
-        if process.poll() is None:  # a test failed before the stop test ran
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for pid in started.dev_servers():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while not _healthy(started.api):
+        if process.poll() is not None or time.monotonic() > deadline:
+            shut_down(started)
+            pytest.fail(f"orders dev did not become healthy:\n{started.output()}")
+        time.sleep(0.5)
+    return started
+
+
+def shut_down(stack: Stack) -> None:
+    """Best effort, for a test that failed before stopping its stack: nothing may be left running."""
+    if stack.process.poll() is None:
+        stack.process.send_signal(signal.SIGINT)
+        try:
+            stack.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stack.process.kill()
+            stack.process.wait()
+    for pid in stack.dev_servers():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    started = boot(tmp_path_factory.mktemp("dev"))
+    yield started
+    shut_down(started)
 
 
 def _healthy(api: str) -> bool:
@@ -185,3 +195,21 @@ def test_ctrl_c_stops_the_stack_and_its_dev_server(stack: Stack) -> None:
     assert "stopped." in stack.output()
     assert stack.dev_servers() == []
     assert not _healthy(stack.api)
+
+
+def test_a_restart_keeps_orders_and_does_not_seed_twice(stack: Stack) -> None:
+    assert stack.process.poll() is not None, "runs after the stack was stopped"
+    restarted = boot(stack.workdir)
+    try:
+        with httpx.Client(base_url=restarted.api, headers={"Authorization": f"Bearer {TOKEN}"},
+                          timeout=30) as http:
+            items = http.get("/orders", params={"limit": 100}).json()["items"]
+            assert len(items) == 7  # six demo orders and the one placed over HTTP
+            placed = next(item for item in items if item["owner_id"] == "admin")
+            assert http.get(f"/orders/{placed['order_id']}").json()["status"] == "COMPLETED"
+        assert "already there" in restarted.output()
+        assert "Demo users       (from the first run)" in restarted.output()
+    finally:
+        shut_down(restarted)
+    assert restarted.process.returncode == 0
+    assert restarted.dev_servers() == []
