@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from temporalio import activity, workflow
@@ -60,18 +60,20 @@ def add_temporal_fields(
     return event_dict
 
 
-def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
+def configure_logging(level: str | None = None, *, json: bool | None = None,
+                      stream: TextIO | None = None) -> None:
     """Route stdlib logging (the Temporal SDK's loggers included) through structlog's renderer.
 
     `level` defaults to ORDERS_LOG_LEVEL; `json` to ORDERS_LOG_FORMAT, and without it to JSON unless
-    stderr is a terminal.
+    stderr is a terminal. Lines go to `stream` (default stderr).
     """
     if level is None or json is None:
         settings = get_settings()
         level = level or settings.log_level
         if json is None and settings.log_format is not None:
             json = settings.log_format == "json"
-    as_json = not sys.stderr.isatty() if json is None else json
+    out = stream or sys.stderr
+    as_json = not out.isatty() if json is None else json
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -82,14 +84,14 @@ def configure_logging(level: str | None = None, *, json: bool | None = None) -> 
     ]
     rendering: list[structlog.typing.Processor] = (
         [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()] if as_json
-        else [structlog.dev.ConsoleRenderer()]
+        else [structlog.dev.ConsoleRenderer(colors=out.isatty())]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],

@@ -9,13 +9,24 @@ from typing import Any
 import yaml
 
 from starter.settings import Settings
+from starter.temporal import ENVCONFIG_VARIABLES
+from workflows.rules import parse_duration
 
 ROOT = Path(__file__).parent.parent
-COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, Any] = COMPOSE["services"]
 DOTENV = dict(line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines()
               if line and not line.startswith("#"))
 SETTING_NAMES = {field.alias for field in Settings.model_fields.values()}
+# Read by the Temporal SDK's environment configuration (TLS, API key, profiles), not by Settings.
+APP_VARIABLES = SETTING_NAMES | set(ENVCONFIG_VARIABLES)
+INTERPOLATION = re.compile(r"(?<!\$)\$\{(\w+)\}")
+
+
+def interpolated(value: str) -> str:
+    """A compose value with ${VAR} replaced from .env, as `docker compose` does."""
+    return INTERPOLATION.sub(lambda match: DOTENV[match[1]], value)
 
 
 def test_the_deployment_has_every_part() -> None:
@@ -43,7 +54,34 @@ def test_every_image_version_is_pinned_in_dotenv() -> None:
 def test_app_services_are_configured_only_with_real_settings() -> None:
     for name in ("migrate", "api", "worker"):
         for variable in SERVICES[name]["environment"]:
-            assert variable in SETTING_NAMES, f"{name}: {variable} is not a setting of the app"
+            assert variable in APP_VARIABLES, f"{name}: {variable} is not a setting of the app"
+
+
+def test_every_interpolated_variable_is_defined_in_dotenv() -> None:
+    for variable in INTERPOLATION.findall(COMPOSE_TEXT):
+        assert DOTENV.get(variable), f"${{{variable}}} is used in docker-compose.yml but not set in .env"
+
+
+def test_app_environments_are_valid_settings() -> None:
+    for name in ("migrate", "api", "worker"):
+        env = {key: interpolated(str(value)) for key, value in SERVICES[name]["environment"].items()
+               if key in SETTING_NAMES}
+        Settings.model_validate(env)  # raises on a value the app would refuse at start
+
+
+def test_docker_waits_for_a_worker_to_drain_before_killing_it() -> None:
+    worker = SERVICES["worker"]
+    drain = parse_duration(interpolated(worker["environment"]["ORDERS_DRAIN_TIMEOUT"]))
+    grace = parse_duration(interpolated(worker["stop_grace_period"]))
+    assert grace > drain, f"stop_grace_period {grace} must exceed ORDERS_DRAIN_TIMEOUT {drain}"
+    assert worker["command"][:2] == ["python", "worker.py"]  # exec form: SIGTERM reaches python
+
+
+def test_worker_health_is_its_metrics_endpoint() -> None:
+    worker = SERVICES["worker"]
+    port = worker["environment"]["ORDERS_METRICS_PORT"]
+    assert f"localhost:{port}/metrics" in " ".join(worker["healthcheck"]["test"])
+    assert worker["environment"]["ORDERS_LOG_FORMAT"] == "json"
 
 
 def test_api_port_and_ui_port_agree_with_the_settings_and_the_readme() -> None:
