@@ -35,7 +35,7 @@ def record_status_changes(s: Session, view: OrderView, entries: Iterable[AuditEn
     made them, and an order's projections are written one after another, so `sequence` follows them.
     A concurrent attempt of the same projection hits the unique keys and the caller's `_once` reruns.
     """
-    changes = [e for e in entries if is_status_change(e)]
+    changes = list({e.id: e for e in entries if is_status_change(e)}.values())  # a repeat counts once
     if not changes:
         return 0
     stored = set(s.scalars(select(OutboxEvent.audit_id)

@@ -88,8 +88,9 @@ class WebhookActivities:
             if not events:
                 return FanOutResult(events=0, deliveries=0, more=False)
             hooks = list(s.scalars(select(Webhook).where(Webhook.active).order_by(Webhook.id)))
-            done = set(s.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.event_id)
-                                 .where(WebhookDelivery.event_id.in_([e.id for e in events]))).tuples())
+            done = {(hook_id, event_id) for hook_id, event_id in s.execute(
+                select(WebhookDelivery.webhook_id, WebhookDelivery.event_id)
+                .where(WebhookDelivery.event_id.in_([e.id for e in events])))}
             now = datetime.now(UTC)
             created = 0
             for event in events:
@@ -117,7 +118,7 @@ class WebhookActivities:
                      .limit(data.limit))
             if data.exclude:
                 query = query.where(WebhookDelivery.webhook_id.not_in(data.exclude))
-            rows = s.execute(query).tuples().all()
+            rows = s.execute(query).all()
             lanes: dict[str, list[int]] = {}
             for delivery_id, webhook_id in rows:
                 if webhook_id in lanes or len(lanes) < data.max_webhooks:
@@ -161,7 +162,7 @@ class WebhookActivities:
                 .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                 .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
                 .where(WebhookDelivery.id == delivery_id)
-            ).tuples().one_or_none()
+            ).one_or_none()
             if row is None:
                 return None
             delivery, hook, event = row

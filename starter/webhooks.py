@@ -177,7 +177,7 @@ class Webhooks:
                 query = query.where(OutboxEvent.order_id == order_id)
             if before is not None:
                 query = query.where(WebhookDelivery.id < before)
-            rows = s.execute(query).tuples().all()
+            rows = s.execute(query).all()
             items = [_delivery_view(d, e) for d, e in rows[:limit]]
             more = len(rows) > limit
             return DeliveryPage(items=items, next_cursor=str(items[-1].id) if more else None)
@@ -193,7 +193,7 @@ class Webhooks:
             row = s.execute(select(WebhookDelivery, OutboxEvent)
                             .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
                             .where(WebhookDelivery.id == delivery_id,
-                                   WebhookDelivery.webhook_id == webhook_id)).tuples().one_or_none()
+                                   WebhookDelivery.webhook_id == webhook_id)).one_or_none()
             if row is None:
                 raise not_found("delivery", str(delivery_id))
             delivery, event = row
