@@ -25,6 +25,7 @@ from starter.api_webhooks import webhook_router
 from starter.reports import CancellationReport, CorrectionsReport, GroupBy, SalesReport, StuckReport
 from starter.service import (
     COMMANDS,
+    KEY_PATTERN,
     MAX_PAGE,
     MAX_STUCK_PAGE,
     Accepted,
@@ -224,7 +225,7 @@ def _allowed(command: Command) -> Callable[[Actor, Services], Awaitable[Actor]]:
     return check
 
 
-OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=KEY_PATTERN.pattern,
                               description="the order id", examples=[docs.ORDER_ID])]
 
 
@@ -402,8 +403,8 @@ def _order_routes(app: FastAPI) -> None:
         services: ServicesDep,
         actor: OrderViewer,
         status: OrderStatus | None = None,
-        customer_id: Annotated[str | None, Query(max_length=64)] = None,
-        owner_id: Annotated[str | None, Query(max_length=64)] = None,
+        customer_id: Annotated[str | None, Query(max_length=64, pattern=KEY_PATTERN.pattern)] = None,
+        owner_id: Annotated[str | None, Query(max_length=64, pattern=KEY_PATTERN.pattern)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=500,
                                             description="next_cursor of the previous page")] = None,

@@ -264,3 +264,21 @@ async def test_healthz_is_200_when_database_and_temporal_answer(orders_api: http
     answer = await orders_api.get("/healthz")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+
+async def test_a_sub_status_label_is_set_by_the_warehouse_without_an_approval(
+    orders_api: httpx.AsyncClient, catalog: dict[str, str], admin: dict[str, str],
+    people: dict[Role, Person],
+) -> None:
+    order_id = (await orders_api.post("/orders", json=order_body(catalog, fulfillment="manual"),
+                                      headers=admin)).json()["order_id"]
+    path = f"/orders/{order_id}"
+    await wait_for(orders_api, path, admin, lambda view: view["status"] == "PROCESSING")
+    labelled = await orders_api.post(f"{path}/status", json={"status": "PROCESSING", "sub_status": "PACKED"},
+                                     headers=people[Role.WAREHOUSE].headers)
+    assert labelled.status_code == 200, labelled.text
+    assert (labelled.json()["status"], labelled.json()["sub_status"]) == ("PROCESSING", "PACKED")
+    unknown = await orders_api.post(f"{path}/status", json={"status": "PROCESSING", "sub_status": "LOST"},
+                                    headers=people[Role.WAREHOUSE].headers)
+    assert unknown.status_code == 409
+    assert "catalog" in unknown.json()["error"]["message"]
