@@ -24,7 +24,7 @@ from starter.settings import Settings
 from workflows.rules import OrderStatus
 
 if TYPE_CHECKING:  # the service layer (Temporal, SQLAlchemy) loads only for commands that use it
-    from starter.service import ServiceError, Services
+    from starter.service import CommandName, ServiceError, Services
     from workflows.models import Actor, AuditEntry, OrderView
 
 T = TypeVar("T")
@@ -35,8 +35,10 @@ app = typer.Typer(help="Durable order processing on Temporal.", no_args_is_help=
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 order_app = typer.Typer(help="Look at orders (same rules as the HTTP API).", no_args_is_help=True)
+report_app = typer.Typer(help="Reports (same numbers as GET /reports/...).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(order_app, name="order")
+app.add_typer(report_app, name="report")
 
 
 def console() -> Console:
@@ -256,6 +258,192 @@ def order_history(order_id: str, token: TokenOption = None, as_json: JsonOption 
         table.add_row(_time(e.at.isoformat()), f"{e.actor} ({e.role})", action, moved, changes,
                       e.reason or "")
     console().print(table)
+
+
+# --- order commands (updates on the order's workflow, as POST /orders/{id}/...) ---------------------
+
+ReasonOption = Annotated[str | None, typer.Option(help="why (kept in the audit trail)")]
+WaitOption = Annotated[bool, typer.Option(
+    "--wait/--no-wait", help="wait for the order's answer, or deliver as a signal and return at once")]
+
+
+def _send(order_id: str, name: CommandName, body: dict[str, Any], token: str | None, wait: bool,
+          as_json: bool) -> None:
+    """One command through Services.command; prints the new view (or the signal's acceptance)."""
+    body = {k: v for k, v in body.items() if v is not None}
+    result = _with_services(token, lambda s, a: s.command(a, order_id, name, body, wait=wait))
+    from workflows.models import OrderView
+
+    if as_json:
+        _print_json(result)
+    elif isinstance(result, OrderView):
+        _show(result)
+    else:
+        typer.echo(f"sent to order {order_id}; it checks and applies the command on its own "
+                   f"(see `orders order history {order_id}`)")
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: str, reason: Annotated[str, typer.Option(help="why (required)")],
+                 token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False) -> None:
+    """Cancel (void) an order; compensations run for the steps already done."""
+    _send(order_id, "cancel", {"reason": reason}, token, wait, as_json)
+
+
+@order_app.command("approve")
+def order_approve(order_id: str, reason: ReasonOption = None, token: TokenOption = None,
+                  wait: WaitOption = True, as_json: JsonOption = False) -> None:
+    """Approve an order ON_HOLD (managers; not your own order)."""
+    _send(order_id, "approve", {"reason": reason}, token, wait, as_json)
+
+
+@order_app.command("reject")
+def order_reject(order_id: str, reason: Annotated[str, typer.Option(help="why (required)")],
+                 token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False) -> None:
+    """Reject an order ON_HOLD; it is cancelled."""
+    _send(order_id, "reject", {"reason": reason}, token, wait, as_json)
+
+
+@order_app.command("pay")
+def order_pay(order_id: str, amount: Annotated[str, typer.Option(help="decimal, e.g. 129.90")],
+              reference: Annotated[str, typer.Option(help="payment reference")],
+              token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False) -> None:
+    """Record a payment for an order AWAITING_PAYMENT."""
+    _send(order_id, "pay", {"amount": amount, "reference": reference}, token, wait, as_json)
+
+
+@order_app.command("receipt")
+def order_receipt(order_id: str, signed_by: Annotated[str | None, typer.Option()] = None,
+                  token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False) -> None:
+    """Confirm that a SHIPPED order was received."""
+    _send(order_id, "confirm_receipt", {"signed_by": signed_by}, token, wait, as_json)
+
+
+@order_app.command("status")
+def order_status(
+    order_id: str,
+    status: Annotated[OrderStatus, typer.Argument(case_sensitive=False, help="the target status")],
+    sub_status: Annotated[str | None, typer.Option(help="a sub-status label, e.g. PACKED")] = None,
+    reason: ReasonOption = None,
+    carrier: Annotated[str | None, typer.Option(help="with SHIPPED")] = None,
+    tracking_number: Annotated[str | None, typer.Option(help="with SHIPPED")] = None,
+    token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False,
+) -> None:
+    """Move an order along the transition table (manual hold/release, sub-status, manual shipment)."""
+    _send(order_id, "change_status", {"status": status.value, "sub_status": sub_status, "reason": reason,
+                                      "carrier": carrier, "tracking_number": tracking_number},
+          token, wait, as_json)
+
+
+@order_app.command("edit")
+def order_edit(
+    order_id: str,
+    reason: Annotated[str, typer.Option(help="why (required)")],
+    line: Annotated[list[str] | None, typer.Option(
+        help="SKU=QTY or SKU=QTY@DISCOUNT%; repeat for each line; replaces all lines")] = None,
+    notes: Annotated[str | None, typer.Option()] = None,
+    expected_version: Annotated[int | None, typer.Option(help="refuse if the order changed since")] = None,
+    token: TokenOption = None, wait: WaitOption = True, as_json: JsonOption = False,
+) -> None:
+    """Edit lines or notes (lines until shipped; notes always)."""
+    lines = [_parse_line(item) for item in line] if line else None
+    _send(order_id, "edit", {"reason": reason, "lines": lines, "notes": notes,
+                             "expected_version": expected_version}, token, wait, as_json)
+
+
+def _parse_line(text: str) -> dict[str, str]:
+    sku, sep, rest = text.partition("=")
+    if not sep or not sku or not rest:
+        fail(f"--line {text!r}: write SKU=QTY or SKU=QTY@DISCOUNT", EXIT_BAD_INPUT)
+    quantity, _, discount = rest.partition("@")
+    parsed = {"sku": sku.strip(), "quantity": quantity.strip()}
+    if discount:
+        parsed["discount_pct"] = discount.strip().rstrip("%")
+    return parsed
+
+
+# --- reports ----------------------------------------------------------------------------------------
+
+FromOption = Annotated[str | None, typer.Option("--from", help="start: YYYY-MM-DD or ISO 8601 (UTC)")]
+ToOption = Annotated[str | None, typer.Option("--to", help="end (exclusive): YYYY-MM-DD or ISO 8601")]
+
+
+@app.command()
+def stuck(
+    older_than: Annotated[str, typer.Option(help="45s, 10m, 24h, 7d")] = "1h",
+    limit: int = 100,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Orders not moving: non-terminal and unchanged for longer than --older-than, who must act."""
+    report = _with_services(token, lambda s, a: s.stuck_orders(a, older_than=older_than, limit=limit))
+    if as_json:
+        _print_json(report)
+        return
+    table = Table("order", "status", "unchanged for", "must act", "next step", "customer", "total",
+                  box=None, header_style="bold")
+    for item in report.items:
+        table.add_row(item.order_id, item.status.value + (f" / {item.sub_status}" if item.sub_status else ""),
+                      item.age, item.must_act, item.attention_reason or item.next_step, item.customer_id,
+                      str(item.total))
+    out = console()
+    out.print(table)
+    out.print(f"{len(report.items)} order(s) unchanged for longer than {older_than}")
+
+
+@report_app.command("sales")
+def report_sales(
+    from_: FromOption = None, to: ToOption = None,
+    group_by: Annotated[str, typer.Option(help="day, customer or sku")] = "day",
+    token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Completed orders: orders, units and revenue per day, customer or SKU."""
+    report = _with_services(token, lambda s, a: s.sales_report(a, from_=from_, to=to, group_by=group_by))
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(group_by, "orders", "units", f"total ({report.currency})", box=None, header_style="bold")
+    for row in report.rows:
+        table.add_row(row.key, str(row.orders), str(row.quantity), str(row.total))
+    table.add_row("all", str(report.orders), str(report.quantity), str(report.total), style="bold")
+    console().print(table)
+
+
+@report_app.command("cancellations")
+def report_cancellations(from_: FromOption = None, to: ToOption = None, token: TokenOption = None,
+                         as_json: JsonOption = False) -> None:
+    """Orders created in the period, how many were cancelled and why."""
+    report = _with_services(token, lambda s, a: s.cancellations_report(a, from_=from_, to=to))
+    if as_json:
+        _print_json(report)
+        return
+    out = console()
+    out.print(f"{report.cancelled} of {report.orders} orders cancelled (rate {report.rate:.2%})")
+    table = Table("reason", "orders", box=None, header_style="bold")
+    for reason, count in sorted(report.by_reason.items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, str(count))
+    out.print(table)
+
+
+@report_app.command("corrections")
+def report_corrections(from_: FromOption = None, to: ToOption = None, token: TokenOption = None,
+                       as_json: JsonOption = False) -> None:
+    """Edits after acceptance counted by field and by user, and refused edits by reason."""
+    report = _with_services(token, lambda s, a: s.corrections_report(a, from_=from_, to=to))
+    if as_json:
+        _print_json(report)
+        return
+    out = console()
+    out.print(f"{report.edits} edits on {report.orders} orders; {report.refused} refused")
+    table = Table("field", "edits", box=None, header_style="bold")
+    for field, count in sorted(report.by_field.items(), key=lambda kv: -kv[1]):
+        table.add_row(field, str(count))
+    out.print(table)
+    if report.refused_by_reason:
+        refused = Table("refused because", "edits", box=None, header_style="bold")
+        for reason, count in sorted(report.refused_by_reason.items(), key=lambda kv: -kv[1]):
+            refused.add_row(reason, str(count))
+        out.print(refused)
 
 
 def _status(item: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 
@@ -35,6 +36,7 @@ from starter.demo import DemoInfo, seed_demo
 from starter.service import ADMIN_ACTOR_ID, ServiceError, Services
 from starter.settings import Settings
 from starter.temporal import SEARCH_ATTRIBUTES, connect, register_search_attributes, temporal_binary
+from starter.webhooks import ensure_dispatcher
 from worker import build_worker
 from workflows.models import Actor
 from workflows.rules import Role
@@ -88,6 +90,21 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind the API's socket now, so nothing takes the port while the stack starts; uvicorn
+    listens on it later. A port in use fails here, before anything was started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise DevError(f"cannot use {host}:{port} for the HTTP API ({error.strerror}); "
+                       f"pick another port with --api-port") from error
+    return sock
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the dev server gets SIGTERM if this process dies without cleaning up (kill -9)."""
     with contextlib.suppress(Exception):
@@ -120,7 +137,7 @@ class DevServer:
         return args
 
     def start(self) -> None:
-        for what, port in (("Temporal", self.options.temporal_port), ("Temporal UI", self.options.ui)):
+        for what, port in (("Temporal server", self.options.temporal_port), ("Temporal UI", self.options.ui)):
             if not port_free(port):
                 raise DevError(f"port {port} for the {what} is in use (another `orders dev` or "
                                f"`temporal server start-dev`?); pick others with --temporal-port/--ui-port")
@@ -227,41 +244,49 @@ async def _stack(base: Settings, options: DevOptions, server: DevServer, stop: a
                  running: asyncio.Event) -> None:
     admin_token = base.admin_token or secrets.token_urlsafe(24)
     settings = dev_settings(base, options, admin_token)
-    api_port = settings.api_port
-    if not port_free(api_port, settings.api_host):
-        raise DevError(f"port {api_port} for the HTTP API is in use; pick another with --api-port")
+    with reserve_port(settings.api_host, settings.api_port) as api_socket:
+        say(f"starting the Temporal dev server on {server.address} "
+            f"(state in {options.var_dir / 'temporal.db'})…")
+        server.start()
+        say(f"waiting for it to answer (up to {READY_TIMEOUT:.0f} s)…")
+        client = await server.wait_ready(settings)
+        added = await register_search_attributes(client, settings.temporal_namespace)
+        say(f"  search attributes: {'added ' + ', '.join(added) if added else 'registered'}")
 
-    say(f"starting the Temporal dev server on {server.address} (state in {options.var_dir / 'temporal.db'})…")
-    server.start()
-    say(f"waiting for it to answer (up to {READY_TIMEOUT:.0f} s)…")
-    client = await server.wait_ready(settings)
-    added = await register_search_attributes(client, settings.temporal_namespace)
-    say(f"  search attributes: {'added ' + ', '.join(added) if added else 'registered'}")
+        say(f"migrating the database {_safe_url(settings.database_url)}…")
+        await asyncio.to_thread(upgrade, settings.database_url)
+        say(f"  at revision {await asyncio.to_thread(current, settings.database_url)}")
 
-    say(f"migrating the database {_safe_url(settings.database_url)}…")
-    await asyncio.to_thread(upgrade, settings.database_url)
-    say(f"  at revision {await asyncio.to_thread(current, settings.database_url)}")
+        engine = make_engine(settings.database_url)
+        try:
+            await _serve(settings, options, client, make_sessionmaker(engine), api_socket, stop, running,
+                         generated_token=base.admin_token is None)
+        finally:
+            engine.dispose()
 
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
+
+async def _serve(settings: Settings, options: DevOptions, client: Client, sessions: sessionmaker[Session],
+                 api_socket: socket.socket, stop: asyncio.Event, running: asyncio.Event, *,
+                 generated_token: bool) -> None:
+    """Worker, demo data, then the API; until `stop`, then the API stops and the worker drains."""
     services = Services(settings, sessions, client)
-    worker = build_worker(client, sessions, settings.temporal_task_queue)
+    worker = build_worker(client, sessions, settings.temporal_task_queue, settings=settings)
     worker_task = asyncio.create_task(worker.run(), name="worker")
-    api = ApiServer(uvicorn.Config(create_app(services), host=settings.api_host, port=api_port,
-                                   log_config=None, access_log=False, lifespan="on"))
+    api = ApiServer(uvicorn.Config(create_app(services), log_config=None, access_log=False, lifespan="on"))
     api_task: asyncio.Task[None] | None = None
     try:
         say(f"worker polling task queue {settings.temporal_task_queue!r}")
+        await ensure_dispatcher(client, settings.temporal_task_queue)  # as every worker does
         demo: DemoInfo | None = None
         if options.demo:
             say("seeding demo data (once)…")
             demo = await _seed(services, options.var_dir)
-        api_task = asyncio.create_task(api.serve(), name="api")
+        api_task = asyncio.create_task(api.serve(sockets=[api_socket]), name="HTTP API")
         while not api.started:
             if api_task.done():
-                raise DevError(f"the HTTP API did not start on {settings.api_host}:{api_port}")
+                raise DevError(f"the HTTP API did not start: {api_task.exception()}")
             await asyncio.sleep(0.05)
-        say(banner(settings, options, admin_token, generated=base.admin_token is None, demo=demo))
+        say(banner(settings, options, settings.admin_token or "", generated=generated_token, demo=demo))
         running.set()
         watch = {worker_task, api_task, asyncio.create_task(stop.wait())}
         done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
@@ -271,13 +296,12 @@ async def _stack(base: Settings, options: DevOptions, server: DevServer, stop: a
     finally:
         api.should_exit = True
         if api_task is not None:
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await api_task
         if not worker_task.done():
             await worker.shutdown()
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await worker_task
-        engine.dispose()
 
 
 async def _seed(services: Services, var_dir: Path) -> DemoInfo | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,28 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "dev" in result.stdout and "order" in result.stdout
+
+
+def test_setup_on_a_namespace_that_has_the_attributes_says_so(temporal_env: WorkflowEnvironment) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    code, output = orders("setup", TEMPORAL_ADDRESS=address)
+    assert code == 0, output
+    assert "already registered" in output
+
+
+def test_setup_without_temporal_explains_where_it_looked() -> None:
+    code, output = orders("setup")
+    assert code == EXIT_OTHER
+    assert f"could not register search attributes on {NO_TEMPORAL}" in output
+
+
+def test_dev_refuses_an_api_port_in_use_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "starter.cli", "dev", "--api-port", str(port), "--var-dir",
+             str(tmp_path / "var")], capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
+    assert result.returncode == EXIT_OTHER
+    assert f"cannot use 127.0.0.1:{port} for the HTTP API" in result.stderr
+    assert not (tmp_path / "var").exists()

@@ -187,6 +187,42 @@ def _wait_for(http: httpx.Client, order_id: str, status: str, timeout: float = 3
         time.sleep(0.2)
 
 
+def orders_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator CLI against the running stack, as a person would run it next to it."""
+    env = os.environ | {"ORDERS_ADMIN_TOKEN": TOKEN, "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.temporal_port}",
+                        "DATABASE_URL": f"sqlite:///{stack.workdir / 'var' / 'orders.db'}"}
+    env.pop("ORDERS_TOKEN", None)
+    return subprocess.run([*orders_command(), *args], cwd=stack.workdir, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_the_operator_cli_approves_the_order_on_hold(stack: Stack, http: httpx.Client) -> None:
+    order_id = http.get("/orders", params={"status": "ON_HOLD"}).json()["items"][0]["order_id"]
+    approved = orders_cli(stack, "order", "approve", order_id, "--reason", "known customer", "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["status"] != "ON_HOLD"
+    assert _wait_for(http, order_id, "SHIPPED")
+    history = orders_cli(stack, "order", "history", order_id)
+    assert history.returncode == 0, history.stderr
+    assert "approve" in history.stdout and "known customer" in history.stdout
+
+
+def test_the_operator_cli_refuses_to_cancel_a_completed_order(stack: Stack, http: httpx.Client) -> None:
+    order_id = http.get("/orders", params={"status": "COMPLETED"}).json()["items"][0]["order_id"]
+    refused = orders_cli(stack, "order", "cancel", order_id, "--reason", "too late")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert refused.stderr.startswith("error: ")
+
+
+def test_the_operator_cli_lists_stuck_orders_and_reports(stack: Stack) -> None:
+    stuck = orders_cli(stack, "stuck", "--older-than", "0", "--json")
+    assert stuck.returncode == 0, stuck.stderr
+    assert "AWAITING_PAYMENT" in {item["status"] for item in json.loads(stuck.stdout)["items"]}
+    sales = orders_cli(stack, "report", "sales", "--group-by", "customer")
+    assert sales.returncode == 0, sales.stderr
+    assert "demo-globex" in sales.stdout
+
+
 def test_ctrl_c_stops_the_stack_and_its_dev_server(stack: Stack) -> None:
     servers = stack.dev_servers()
     assert len(servers) == 1, servers
