@@ -157,7 +157,12 @@ def worker() -> None:
     """One worker process, same as `python worker.py`."""
     import worker as worker_module
 
-    worker_module.main()
+    try:
+        worker_module.main()
+    except Exception as error:  # most often: Temporal not reachable at start
+        config = settings()
+        fail(f"the worker stopped ({config.temporal_address}, namespace {config.temporal_namespace}): "
+             f"{error}")
 
 
 # --- operator commands ---------------------------------------------------------------------------
