@@ -92,7 +92,12 @@ class OrderWorkflow:
         self._reserved = False
         self._awaiting_decision = False
         self._decision: ApproveCommand | None = None
-        self._manual_hold = False
+        # A hold placed on a running order (manual hold, or an edit that broke the credit limit):
+        # the lifecycle pauses between steps until it is released, then resumes where it was.
+        self._interrupted_by: str | None = None  # "manual" | "credit"
+        self._resume: tuple[OrderStatus, str | None] = (OrderStatus.PENDING, None)
+        self._shipping = False
+        self._edit_holds: list[str] = []
         self._received = False
         self._pending_audit: list[AuditEntry] = []
         self._dirty = True
@@ -149,11 +154,13 @@ class OrderWorkflow:
             reasons.append(HoldReason.ABOVE_APPROVAL_THRESHOLD)
         if self._view.payment_terms == "credit" and not await self._hold_credit(force=False):
             reasons.append(HoldReason.OVER_CREDIT_LIMIT)
+        self._checkpoint()
         if not reasons:
             return
         await self._hold(", ".join(reasons))
         if self._view.payment_terms == "credit" and not self._credit_held:
             await self._hold_credit(force=True)  # a manager approved the order over the limit
+            self._checkpoint()
 
     async def _hold_credit(self, *, force: bool) -> bool:
         async with self._lock:
@@ -164,10 +171,10 @@ class OrderWorkflow:
                 **options("hold credit exposure" + (" (approved over limit)" if force else "")),
             )
         self._credit_held = result.held
-        self._checkpoint()
         return result.held
 
     async def _reserve(self) -> None:
+        await self._proceed()
         while True:
             async with self._lock:
                 result = await workflow.execute_activity_method(
@@ -183,6 +190,7 @@ class OrderWorkflow:
             await self._hold(f"{HoldReason.INSUFFICIENT_STOCK}: {short}")
 
     async def _await_payment(self) -> None:
+        await self._proceed()
         if not self._paid():
             self._move(OrderStatus.AWAITING_PAYMENT, SYSTEM, "reserve",
                        waiting_for=f"payment of {self._view.total} {self._view.currency}")
@@ -194,6 +202,7 @@ class OrderWorkflow:
                 self._checkpoint()
 
     async def _fulfil(self) -> None:
+        await self._proceed()
         action = "pay" if self._paid() and self._view.payment_terms == "prepaid" else "reserve"
         self._move(OrderStatus.PROCESSING, SYSTEM, action, waiting_for=(
             "the carrier booking" if self._view.fulfillment == "auto"
@@ -214,6 +223,7 @@ class OrderWorkflow:
                           reason=f"no confirmation within {_human(window)}")
 
     async def _settle(self) -> None:
+        await self._proceed()
         self._settling = True  # from here on a cancel is refused (see rules.cancel_refusal)
         async with self._lock:
             result = await workflow.execute_activity_method(
@@ -233,6 +243,14 @@ class OrderWorkflow:
         if self._cancel is not None:
             raise OrderCancelled
 
+    async def _proceed(self) -> None:
+        """Between steps: stop for a cancel, and wait while a person holds the order."""
+        self._checkpoint()
+        if self._interrupted_by is not None:
+            await workflow.wait_condition(
+                lambda: self._interrupted_by is None or self._cancel is not None)
+            self._checkpoint()
+
     async def _wait(self, done: Callable[[], bool], timeout: timedelta | None, what: str) -> bool:
         """Wait for `done`; False when the timeout passes first. A cancel interrupts the wait."""
         try:
@@ -245,6 +263,7 @@ class OrderWorkflow:
 
     async def _hold(self, reason: str) -> None:
         """ON_HOLD until a manager approves (return) or rejects, the hold times out, or a cancel."""
+        await self._proceed()  # an edit's hold is decided first
         self._view.hold_reason = reason
         self._awaiting_decision = True
         self._decision = None
@@ -265,13 +284,17 @@ class OrderWorkflow:
     # --- steps shared by the main flow and the handlers (caller holds the lock) ------------------
 
     async def _ship(self, carrier: str | None, tracking_number: str | None) -> None:
-        shipment = await workflow.execute_activity_method(
-            OrderActivities.ship_order,
-            ShipInput(order_id=self._input.order_id, lines=self._stock_lines(),
-                      shipping_address=self._view.shipping_address, carrier=carrier,
-                      tracking_number=tracking_number),
-            **options("book carrier, take goods out of stock"),
-        )
+        self._shipping = True  # no manual hold while the goods are leaving
+        try:
+            shipment = await workflow.execute_activity_method(
+                OrderActivities.ship_order,
+                ShipInput(order_id=self._input.order_id, lines=self._stock_lines(),
+                          shipping_address=self._view.shipping_address, carrier=carrier,
+                          tracking_number=tracking_number),
+                **options("book carrier, take goods out of stock"),
+            )
+        finally:
+            self._shipping = False
         self._view.shipment = shipment
         self._reserved = False  # the reservation became a shipment
 
@@ -519,14 +542,16 @@ class OrderWorkflow:
     def _check_approve(self, command: ApproveCommand) -> None:
         self._authorize(command.actor, Command.APPROVE_ORDER)
         self._require_open()
-        if not (self._awaiting_decision or self._manual_hold):
+        if not (self._awaiting_decision or self._interrupted_by):
             raise errors.not_allowed(f"the order is {self._view.status.value}, not waiting for approval")
         if command.actor.id in (self._view.owner_id, self._input.created_by.id):
             raise errors.forbidden("nobody approves their own order; ask another manager")
 
     async def _apply_approve(self, command: ApproveCommand) -> None:
-        if self._manual_hold:
-            self._release_manual_hold(command.actor, command.reason)
+        if self._interrupted_by == "credit":
+            await self._hold_credit(force=True)  # the manager accepts the larger exposure
+        if self._interrupted_by is not None:
+            self._release(command.actor, command.reason)
             return
         self._decision = command
         # Answer once the main flow has taken the decision, so the caller sees where it went.
@@ -535,7 +560,7 @@ class OrderWorkflow:
     def _check_reject(self, command: RejectCommand) -> None:
         self._authorize(command.actor, Command.APPROVE_ORDER)
         self._require_open()
-        if not self._awaiting_decision:
+        if not (self._awaiting_decision or self._interrupted_by == "credit"):
             raise errors.not_allowed(f"the order is {self._view.status.value}, not waiting for approval")
         if command.actor.id in (self._view.owner_id, self._input.created_by.id):
             raise errors.forbidden("nobody decides on their own order; ask another manager")
@@ -556,7 +581,9 @@ class OrderWorkflow:
             raise errors.not_allowed(refusal, allowed=allowed)
         if target == OrderStatus.SHIPPED and self._view.fulfillment == "auto":
             raise errors.not_allowed("this order ships automatically through the carrier adapter")
-        if target == OrderStatus.PROCESSING and source == OrderStatus.ON_HOLD and not self._manual_hold:
+        if target == OrderStatus.ON_HOLD and self._shipping:
+            raise errors.not_allowed("the carrier is being booked; the order can no longer be held")
+        if target == OrderStatus.PROCESSING and self._interrupted_by != "manual":
             self._check_approve(ApproveCommand(actor=command.actor, reason=command.reason))
 
     async def _apply_status(self, command: StatusCommand) -> None:
@@ -580,20 +607,25 @@ class OrderWorkflow:
         elif target == OrderStatus.DELIVERED:
             self._deliver(command.actor, "confirm_receipt", reason=command.reason)
         elif target == OrderStatus.ON_HOLD:
-            self._manual_hold = True
-            self._view.hold_reason = f"{HoldReason.MANUAL}: {command.reason}"
-            self._move(OrderStatus.ON_HOLD, command.actor, "hold", reason=command.reason,
-                       waiting_for="a manager to release the hold")
-        elif self._manual_hold:
-            self._release_manual_hold(command.actor, command.reason)
+            self._interrupt("manual", f"{HoldReason.MANUAL}: {command.reason}", command.actor,
+                            command.reason)
         else:
             await self._apply_approve(ApproveCommand(actor=command.actor, reason=command.reason))
 
-    def _release_manual_hold(self, actor: Actor, reason: str | None) -> None:
-        self._manual_hold = False
+    def _interrupt(self, kind: str, hold_reason: str, actor: Actor, reason: str | None) -> None:
+        self._interrupted_by = kind
+        self._resume = (self._view.status, self._view.waiting_for)
+        self._view.hold_reason = hold_reason
+        self._move(OrderStatus.ON_HOLD, actor, "hold", reason=reason or hold_reason,
+                   waiting_for="a manager to release the hold" if kind == "manual"
+                   else "a manager to approve or reject")
+
+    def _release(self, actor: Actor, reason: str | None) -> None:
+        action = "release" if self._interrupted_by == "manual" else "approve"
+        self._interrupted_by = None
         self._view.hold_reason = None
-        self._move(OrderStatus.PROCESSING, actor, "release", reason=reason,
-                   waiting_for="the warehouse to ship (status SHIPPED with a tracking number)")
+        status, waiting_for = self._resume
+        self._move(status, actor, action, reason=reason, waiting_for=waiting_for)
 
     def _check_cancel(self, command: CancelCommand) -> None:
         self._authorize(command.actor, Command.CANCEL_ORDER)
@@ -622,6 +654,7 @@ class OrderWorkflow:
     async def _apply_edit(self, command: EditCommand) -> None:
         async with self._lock:
             self._check_edit(command)
+            self._edit_holds = []
             changes: dict[str, list[Any]] = {}
             if command.lines is not None:
                 changes.update(await self._edit_lines(command))
@@ -638,6 +671,9 @@ class OrderWorkflow:
         if changes:
             self._view.version += 1
         self._changed()
+        if self._edit_holds and not self._awaiting_decision:
+            # A larger total needs a manager again: the order pauses here until approved.
+            self._interrupt("credit", ", ".join(self._edit_holds), SYSTEM, command.reason)
 
     async def _edit_lines(self, command: EditCommand) -> dict[str, list[Any]]:
         """Re-price, re-check credit for a larger total, move the reservation by the difference.
@@ -652,23 +688,31 @@ class OrderWorkflow:
         except ActivityError as failure:
             raise _business_error(failure) from None
         old_total = self._view.total
+        credit_moved = False
         if self._credit_held and priced.total != old_total:
             credit = await workflow.execute_activity_method(
                 OrderActivities.check_credit,
                 CreditInput(order_id=self._input.order_id, customer_id=self._view.customer_id,
                             amount=priced.total),
                 **options("adjust credit exposure"))
+            credit_moved = credit.held
             if not credit.held:
-                raise errors.not_allowed(
-                    f"the new total {priced.total} exceeds the credit limit "
-                    f"({credit.credit_used} of {credit.credit_limit} used); ask a manager")
+                if self._awaiting_decision:
+                    raise errors.not_allowed(
+                        f"the new total {priced.total} exceeds the credit limit and the order is "
+                        "already waiting for a decision; decide on the hold first")
+                self._edit_holds.append(HoldReason.OVER_CREDIT_LIMIT)
+        threshold = self._input.policy.approval_threshold
+        if rules.needs_approval(priced.total, threshold) and not rules.needs_approval(old_total, threshold):
+            self._edit_holds.append(HoldReason.ABOVE_APPROVAL_THRESHOLD)
         if self._reserved:
             stock = await workflow.execute_activity_method(
                 OrderActivities.reserve_stock,
                 ReserveInput(order_id=self._input.order_id, lines=_stock_lines(priced.lines)),
                 **options("move stock reservation"))
             if not stock.reserved:
-                if self._credit_held and priced.total != old_total:
+                self._edit_holds.clear()
+                if credit_moved:
                     await workflow.execute_activity_method(
                         OrderActivities.check_credit,
                         CreditInput(order_id=self._input.order_id, customer_id=self._view.customer_id,

@@ -11,11 +11,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from db.models import AuditEvent
-from tests.factories import ADDRESS, SALES, WAREHOUSE, add_customer, add_product
+from tests.factories import ADDRESS, MANAGER, SALES, WAREHOUSE, add_customer, add_product
 from tests.workflows.conftest import StartOrder
 from tests.workflows.helpers import credit_used, stock, wait_for_status
 from workflows import errors
-from workflows.models import CancelCommand, EditCommand, LineIn, StatusCommand
+from workflows.models import ApproveCommand, CancelCommand, EditCommand, LineIn, StatusCommand
 from workflows.order import OrderWorkflow
 from workflows.rules import OrderStatus
 
@@ -103,3 +103,31 @@ async def test_after_shipping_only_notes_change(
     view = await handle.execute_update(OrderWorkflow.edit, EditCommand(
         actor=SALES, reason="note", notes="leave at the door"))
     assert view.notes == "leave at the door"
+
+
+async def test_edit_beyond_the_credit_limit_puts_the_order_on_hold_until_a_manager_approves(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
+    customer = add_customer(sqlite_sessions, credit_limit="100")
+    sku = add_product(sqlite_sessions, price="10.00", on_hand=50)
+    handle = await start_order(customer, {sku: 5}, fulfillment="manual")
+    await wait_for_status(handle, OrderStatus.PROCESSING)
+
+    view = await handle.execute_update(OrderWorkflow.edit, EditCommand(
+        actor=SALES, reason="bigger order", lines=[LineIn(sku=sku, quantity=20)]))
+    assert view.status == OrderStatus.ON_HOLD
+    assert view.hold_reason == "over_credit_limit"
+    assert view.total == Decimal("200.00")
+    assert credit_used(sqlite_sessions, customer) == Decimal("50.00")  # old exposure kept
+    assert stock(sqlite_sessions, sku) == (50, 20)
+
+    with pytest.raises(WorkflowUpdateFailedError):  # no shipping while on hold
+        await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
+            actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-2"))
+
+    approved = await handle.execute_update(OrderWorkflow.approve, ApproveCommand(actor=MANAGER))
+    assert approved.status == OrderStatus.PROCESSING
+    assert credit_used(sqlite_sessions, customer) == Decimal("200.00")
+    shipped = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
+        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-2"))
+    assert shipped.status == OrderStatus.SHIPPED

@@ -11,11 +11,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from db.models import Product
-from tests.factories import MANAGER, OTHER_MANAGER, SALES, add_customer, add_product
+from tests.factories import MANAGER, OTHER_MANAGER, SALES, WAREHOUSE, add_customer, add_product
 from tests.workflows.conftest import StartOrder
 from tests.workflows.helpers import credit_used, stock, wait_for_status
 from workflows import errors
-from workflows.models import ApproveCommand, RejectCommand
+from workflows.models import ApproveCommand, RejectCommand, StatusCommand
 from workflows.order import OrderWorkflow
 from workflows.rules import OrderStatus
 
@@ -126,3 +126,27 @@ async def test_short_stock_holds_the_order_until_stock_arrives_and_a_manager_rel
     await wait_for_status(handle, OrderStatus.PROCESSING)
     assert stock(sqlite_sessions, plenty) == (10, 2)
     assert stock(sqlite_sessions, scarce) == (5, 3)
+
+
+async def test_manual_hold_pauses_a_processing_order_until_a_manager_releases_it(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
+    customer = add_customer(sqlite_sessions)
+    sku = add_product(sqlite_sessions)
+    handle = await start_order(customer, {sku: 1}, fulfillment="manual")
+    await wait_for_status(handle, OrderStatus.PROCESSING)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:  # a reason is required
+        await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
+            actor=WAREHOUSE, status=OrderStatus.ON_HOLD))
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert "requires a reason" in refused.value.cause.message
+
+    held = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
+        actor=WAREHOUSE, status=OrderStatus.ON_HOLD, reason="damaged packaging"))
+    assert held.hold_reason == "manual_hold: damaged packaging"
+
+    released = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
+        actor=MANAGER, status=OrderStatus.PROCESSING, reason="repacked"))
+    assert released.status == OrderStatus.PROCESSING
+    assert released.hold_reason is None
