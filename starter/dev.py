@@ -90,6 +90,13 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def check_ports(temporal: int, ui: int, api: int) -> None:
+    """Three different ports: the UI defaults to the Temporal port + 1000, easy to collide with."""
+    if len({temporal, ui, api}) < 3:
+        raise DevError(f"the ports must differ: Temporal {temporal}, Temporal UI {ui} (default: Temporal "
+                       f"port + 1000), HTTP API {api}; set --temporal-port, --ui-port, --api-port")
+
+
 def reserve_port(host: str, port: int) -> socket.socket:
     """Bind the API's socket now, so nothing takes the port while the stack starts; uvicorn
     listens on it later. A port in use fails here, before anything was started."""
@@ -244,6 +251,7 @@ async def _stack(base: Settings, options: DevOptions, server: DevServer, stop: a
                  running: asyncio.Event) -> None:
     admin_token = base.admin_token or secrets.token_urlsafe(24)
     settings = dev_settings(base, options, admin_token)
+    check_ports(options.temporal_port, options.ui, settings.api_port)
     with reserve_port(settings.api_host, settings.api_port) as api_socket:
         say(f"starting the Temporal dev server on {server.address} "
             f"(state in {options.var_dir / 'temporal.db'})…")

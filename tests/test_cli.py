@@ -133,3 +133,12 @@ def test_dev_refuses_an_api_port_in_use_before_starting_anything(tmp_path: Path)
     assert result.returncode == EXIT_OTHER
     assert f"cannot use 127.0.0.1:{port} for the HTTP API" in result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_dev_refuses_an_api_port_that_is_the_temporal_ui_port(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "dev", "--temporal-port", "17900", "--api-port", "18900",
+         "--var-dir", str(tmp_path / "var")], capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path)
+    assert result.returncode == EXIT_OTHER
+    assert "the ports must differ: Temporal 17900, Temporal UI 18900" in result.stderr
