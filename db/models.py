@@ -286,6 +286,15 @@ class WebhookDelivery(Base):
     log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
+
+class SubStatus(Base):
+    """The admin-managed catalog of sub-status labels per status (seeded from rules.SUB_STATUSES)."""
+
+    __tablename__ = "sub_statuses"
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    label: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -302,6 +311,7 @@ __all__ = [
     "Shipment",
     "StockMovement",
     "StockReservation",
+    "SubStatus",
     "User",
     "Webhook",
     "WebhookDelivery",

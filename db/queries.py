@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.models import ValidatedOrder
-from db.models import Customer, Product
+from db.models import Customer, Product, SubStatus
 from workflows import errors, rules
 from workflows.models import NewOrder, PricedLine
 
@@ -52,3 +52,8 @@ def price_order(session: Session, order: NewOrder) -> ValidatedOrder:
 
 def _problem(field: str, message: str) -> dict[str, Any]:
     return {"field": field, "message": message}
+
+
+def sub_status_labels(session: Session, status: str) -> list[str]:
+    """The labels the catalog allows for `status` (admins manage the catalog)."""
+    return sorted(session.scalars(select(SubStatus.label).where(SubStatus.status == status)))

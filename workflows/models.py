@@ -234,6 +234,9 @@ class CancelCommand(CancelBody):
 
 class StatusCommand(StatusBody):
     actor: Actor
+    # The admin-managed sub-status labels of the target status, looked up by the service layer
+    # (the workflow cannot read the database in a validator). None: the built-in catalog.
+    sub_status_catalog: list[str] | None = None
 
 
 class EditCommand(EditBody):

@@ -575,6 +575,7 @@ class OrderWorkflow:
         refusal = rules.check_status_change(
             source, target, command.actor.role, sub_status=command.sub_status,
             reason=command.reason, fields={"tracking_number": command.tracking_number},
+            labels=command.sub_status_catalog,
         )
         if refusal:
             allowed = rules.allowed_targets(source, command.actor.role)

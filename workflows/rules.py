@@ -7,7 +7,7 @@ rule lives here once. Everything is deterministic and safe inside the workflow s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -175,7 +175,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(OrderStatus.ON_HOLD, OrderStatus.PROCESSING, _DECIDERS),
 )
 
-# Sub-status labels allowed per status (a same-status change only sets the label).
+# Sub-status labels per status the product starts with (a same-status change only sets the label).
+# Admins manage the live catalog in the database (`sub_statuses`, seeded from this by migration 0003).
 SUB_STATUSES: Mapping[OrderStatus, frozenset[str]] = {
     OrderStatus.PROCESSING: frozenset({"IN_PRODUCTION", "PACKED"}),
     OrderStatus.SHIPPED: frozenset({"AWAITING_ACCEPTANCE"}),
@@ -199,8 +200,14 @@ def check_status_change(
     sub_status: str | None,
     reason: str | None,
     fields: Mapping[str, str | None],
+    labels: Collection[str] | None = None,
 ) -> str | None:
-    """Why a status change is refused, or None when the table allows it."""
+    """Why a status change is refused, or None when the table allows it.
+
+    `labels` is the admin-managed sub-status catalog of the target status; without it the
+    catalog the product ships with (`SUB_STATUSES`) applies.
+    """
+    allowed_labels = frozenset(labels) if labels is not None else SUB_STATUSES.get(target, frozenset())
     if source in TERMINAL_STATUSES:
         return f"the order is {source.value}; no status change is possible"
     if target == OrderStatus.CANCELLED:
@@ -210,9 +217,8 @@ def check_status_change(
             return f"the order is already {source.value}; give a sub_status to set a label"
         if Role(role) not in SUB_STATUS_ROLES:
             return f"role {role} may not set sub-statuses"
-        labels = SUB_STATUSES.get(source, frozenset())
-        if sub_status not in labels:
-            allowed = ", ".join(sorted(labels)) or "none"
+        if sub_status not in allowed_labels:
+            allowed = ", ".join(sorted(allowed_labels)) or "none"
             return f"sub_status {sub_status!r} is not in the catalog for {source.value} (allowed: {allowed})"
         return None
     transition = find_transition(source, target)
@@ -224,7 +230,7 @@ def check_status_change(
     missing = [name for name in transition.required_fields if not fields.get(name)]
     if missing:
         return f"{source.value} → {target.value} requires {', '.join(missing)}"
-    if sub_status is not None and sub_status not in SUB_STATUSES.get(target, frozenset()):
+    if sub_status is not None and sub_status not in allowed_labels:
         return f"sub_status {sub_status!r} is not in the catalog for {target.value}"
     return None
 

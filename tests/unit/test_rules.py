@@ -130,3 +130,12 @@ def test_admin_may_do_everything(command: rules.Command) -> None:
 def test_only_managers_and_admins_approve() -> None:
     allowed = {role for role in Role if rules.is_permitted(role, rules.Command.APPROVE_ORDER)}
     assert allowed == {Role.MANAGER, Role.ADMIN}
+
+
+def test_the_admin_catalog_replaces_the_built_in_sub_statuses() -> None:
+    assert rules.check_status_change(OrderStatus.PROCESSING, OrderStatus.PROCESSING, Role.WAREHOUSE,
+                                     sub_status="QUALITY_CHECK", reason=None, fields={},
+                                     labels=["QUALITY_CHECK"]) is None
+    refusal = rules.check_status_change(OrderStatus.PROCESSING, OrderStatus.PROCESSING, Role.WAREHOUSE,
+                                        sub_status="PACKED", reason=None, fields={}, labels=[])
+    assert refusal is not None and "allowed: none" in refusal
