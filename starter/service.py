@@ -778,14 +778,13 @@ class Services:
             raise ServiceError(404, errors.NOT_FOUND, f"no command {name!r}")
         await self.authorize_command(actor, order_id, name)
         current: OrderView | None = None
-
-        async def send() -> OrderView | Accepted:
-            nonlocal current
+        try:
             try:
                 parsed = spec.body.model_validate(
                     body.model_dump() if isinstance(body, BaseModel) else (body or {})
                 )
-                command = spec.command.model_validate({**parsed.model_dump(), "actor": actor})
+                context = await self._command_context(parsed)
+                command = spec.command.model_validate({**parsed.model_dump(), **context, "actor": actor})
             except ValidationError as exc:
                 raise invalid_input(field_errors(exc)) from exc
             current = await self._live_view(order_id)
@@ -793,13 +792,20 @@ class Services:
                 raise not_found("order", order_id)
             self.authorize(actor, spec.permission, current.owner_id)
             return await self._deliver(order_id, name, command, wait, current)
-
-        try:
-            return await send()
         except ServiceError as refusal:
             if refusal.status in AUDITED_REFUSALS:
                 await self._record_refusal(actor, order_id, spec.action, refusal, current)
             raise
+
+    async def _command_context(self, body: BaseModel) -> dict[str, Any]:
+        """What the workflow needs from the database to judge a command (its validator cannot read it):
+        the admin-managed sub-status catalog of the target status."""
+        if isinstance(body, StatusBody) and body.sub_status is not None:
+            from db import queries
+
+            target = body.status.value
+            return {"sub_status_catalog": await self._db(lambda s: queries.sub_status_labels(s, target))}
+        return {}
 
     async def authorize_command(self, actor: Actor, order_id: str, name: CommandName) -> None:
         """The role check of a command, before its body is read; refusals on an existing order are
@@ -868,6 +874,8 @@ class Services:
                 request_id=actor.request_id[:64] if actor.request_id else None,
             )
             await self._db(lambda s: s.add(event))
+        except ServiceError as exc:  # Temporal unreachable while looking the order up
+            log.warning("could not record the refused %s of order %s: %s", action, order_id, exc.message)
         except Exception:
             log.exception("could not record the refused %s of order %s", action, order_id)
 

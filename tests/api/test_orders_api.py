@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Order
+from db.models import Order, SubStatus
 from tests.api.conftest import Person, add_person
 from tests.api.support import new_id, order_body, wait_for
 from workflows.rules import Role
@@ -282,3 +282,28 @@ async def test_a_sub_status_label_is_set_by_the_warehouse_without_an_approval(
                                     headers=people[Role.WAREHOUSE].headers)
     assert unknown.status_code == 409
     assert "catalog" in unknown.json()["error"]["message"]
+
+
+async def test_a_label_an_admin_added_to_the_sub_status_catalog_can_be_set(
+    orders_api: httpx.AsyncClient, catalog: dict[str, str], admin: dict[str, str],
+    people: dict[Role, Person], sqlite_sessions: sessionmaker[Session],
+) -> None:
+    label = new_id("AT_CUSTOMS").upper().replace("-", "_")
+    with sqlite_sessions.begin() as session:
+        session.add(SubStatus(status="SHIPPED", label=label))
+    order_id = (await orders_api.post("/orders", json=order_body(catalog, fulfillment="manual"),
+                                      headers=admin)).json()["order_id"]
+    path = f"/orders/{order_id}"
+    warehouse = people[Role.WAREHOUSE].headers
+    await wait_for(orders_api, path, admin, lambda view: view["status"] == "PROCESSING")
+    ship = {"status": "SHIPPED", "tracking_number": new_id("T")}
+    shipped = await orders_api.post(f"{path}/status", json=ship, headers=warehouse)
+    assert shipped.status_code == 200, shipped.text
+    labelled = await orders_api.post(f"{path}/status", json={"status": "SHIPPED", "sub_status": label},
+                                     headers=warehouse)
+    assert labelled.status_code == 200, labelled.text
+    assert labelled.json()["sub_status"] == label
+    unknown = await orders_api.post(f"{path}/status", json={"status": "SHIPPED", "sub_status": "NOT_A_LABEL"},
+                                    headers=people[Role.WAREHOUSE].headers)
+    assert unknown.status_code == 409
+    assert label in unknown.json()["error"]["message"]  # the refusal names the allowed labels
