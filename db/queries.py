@@ -45,9 +45,13 @@ def price_order(session: Session, order: NewOrder) -> ValidatedOrder:
                     amount=amount,
                 )
             )
+    total = rules.order_total(line.amount for line in priced)
+    too_large = rules.total_refusal(total)
+    if too_large:
+        problems.append({"field": "lines", "message": too_large, "type": "total_too_large"})
     if problems:
         raise errors.invalid(problems)
-    return ValidatedOrder(lines=priced, total=rules.order_total(line.amount for line in priced))
+    return ValidatedOrder(lines=priced, total=total)
 
 
 def _problem(field: str, message: str) -> dict[str, Any]:

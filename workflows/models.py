@@ -11,13 +11,25 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.rules import CURRENCY, OrderStatus, Role
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _printable(value: str) -> str:
+    """Control characters (NUL above all) break databases and logs; line breaks and tabs are text."""
+    bad = sorted({f"U+{ord(c):04X}" for c in value if (ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127})
+    if bad:
+        raise ValueError(f"control characters are not allowed ({', '.join(bad)})")
+    return value
+
+
+Printable = AfterValidator(_printable)
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Printable]
+Notes = Annotated[str, StringConstraints(max_length=2000), Printable]
+OptionalText = Annotated[str, StringConstraints(max_length=500), Printable]
 PaymentTerms = Literal["prepaid", "credit"]
 Fulfillment = Literal["auto", "manual"]
 
@@ -50,7 +62,7 @@ class Address(Strict):
 
 class LineIn(Strict):
     sku: Sku
-    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True)  # strict: `true` is not 1
     discount_pct: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=2)
 
 
@@ -60,7 +72,7 @@ class NewOrder(Strict):
     shipping_address: Address
     payment_terms: PaymentTerms
     fulfillment: Fulfillment | None = None
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Notes | None = None
     owner_id: str | None = None
 
     @field_validator("lines")
@@ -181,11 +193,11 @@ class PaymentBody(Strict):
 
 
 class ReceiptBody(Strict):
-    signed_by: str | None = Field(default=None, max_length=200)
+    signed_by: Annotated[str, StringConstraints(max_length=200), Printable] | None = None
 
 
 class ApproveBody(Strict):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: OptionalText | None = None
 
 
 class RejectBody(Strict):
@@ -199,16 +211,16 @@ class CancelBody(Strict):
 class StatusBody(Strict):
     status: OrderStatus
     sub_status: str | None = None
-    reason: str | None = Field(default=None, max_length=500)
-    carrier: str | None = Field(default=None, max_length=64)
-    tracking_number: str | None = Field(default=None, max_length=64)
+    reason: OptionalText | None = None
+    carrier: Annotated[str, StringConstraints(max_length=64), Printable] | None = None
+    tracking_number: Annotated[str, StringConstraints(max_length=64), Printable] | None = None
 
 
 class EditBody(Strict):
     expected_version: int | None = Field(default=None, ge=1)
     lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
     shipping_address: Address | None = None
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Notes | None = None
     reason: Reason
 
 

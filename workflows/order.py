@@ -580,6 +580,8 @@ class OrderWorkflow:
         if refusal:
             allowed = rules.allowed_targets(source, command.actor.role)
             raise errors.not_allowed(refusal, allowed=allowed)
+        if target == source:
+            return  # a sub-status label; the table and the catalog allowed it
         if target == OrderStatus.SHIPPED and self._view.fulfillment == "auto":
             raise errors.not_allowed("this order ships automatically through the carrier adapter")
         if target == OrderStatus.ON_HOLD and self._shipping:

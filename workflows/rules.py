@@ -127,6 +127,16 @@ def order_total(amounts: Iterable[Decimal]) -> Decimal:
     return money(sum(amounts, Decimal(0)))
 
 
+# The largest amount the ledgers store (Numeric(14, 2)).
+MAX_ORDER_TOTAL = Decimal("999999999999.99")
+
+
+def total_refusal(total: Decimal) -> str | None:
+    if total > MAX_ORDER_TOTAL:
+        return f"the order total {total} is over the maximum {MAX_ORDER_TOTAL}; split the order"
+    return None
+
+
 # --- credit and approval ---------------------------------------------------------------------
 
 

@@ -267,8 +267,6 @@ async def test_healthz_is_200_when_database_and_temporal_answer(orders_api: http
     assert answer.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
 
 
-@pytest.mark.xfail(reason="workflows/order.py _check_status (2caae2a) asks for an approval on any move to "
-                          "PROCESSING, a same-status label included; remove this mark once fixed")
 async def test_a_sub_status_label_is_set_by_the_warehouse_without_an_approval(
     orders_api: httpx.AsyncClient, catalog: dict[str, str], admin: dict[str, str],
     people: dict[Role, Person],
