@@ -28,9 +28,6 @@ BOOT_TIMEOUT = 120.0
 STOP_TIMEOUT = 40.0
 TOKEN = "e2e-admin-token-0123456789"
 
-pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the dev server through /proc")
-
-
 @dataclass
 class Stack:
     process: subprocess.Popen[bytes]
