@@ -40,6 +40,7 @@ from starter.service import (
     ServiceError,
     Services,
     StockAdjustment,
+    SubStatusLabel,
     field_errors,
     field_path,
     from_application_error,
@@ -244,6 +245,7 @@ def _may_send(name: CommandName) -> Callable[[str, Actor, Services], Awaitable[A
 Admin = Annotated[Actor, Depends(_allowed(Command.MANAGE_USERS))]
 CustomerManager = Annotated[Actor, Depends(_allowed(Command.MANAGE_CUSTOMERS))]
 ProductManager = Annotated[Actor, Depends(_allowed(Command.MANAGE_PRODUCTS))]
+CatalogManager = Annotated[Actor, Depends(_allowed(Command.MANAGE_CATALOG))]
 StockKeeper = Annotated[Actor, Depends(_allowed(Command.ADJUST_STOCK))]
 Viewer = Annotated[Actor, Depends(_allowed(Command.VIEW_MASTER_DATA))]
 OrderCreator = Annotated[Actor, Depends(_allowed(Command.CREATE_ORDER))]
@@ -363,6 +365,31 @@ def _master_data_routes(app: FastAPI) -> None:
         actor: ProductManager,
     ) -> ProductView:
         return await services.create_product(actor, body)
+
+    @app.get("/sub-statuses", tags=["master data"],
+             responses={**docs.example(200, docs.SUB_STATUS_CATALOG), **docs.errors(*docs.AUTHENTICATED)})
+    async def list_sub_statuses(services: ServicesDep, actor: Viewer) -> dict[str, list[str]]:
+        """The sub-status catalog: labels per status (admins manage it)."""
+        return await services.sub_statuses(actor)
+
+    @app.post("/sub-statuses", status_code=201, tags=["master data"],
+              responses={**docs.example(201, docs.SUB_STATUS_CATALOG, "Created"),
+                         **docs.errors(*docs.WITH_BODY, 409)})
+    async def add_sub_status(
+        body: Annotated[SubStatusLabel, Body(openapi_examples=docs.SUB_STATUS)], services: ServicesDep,
+        actor: CatalogManager,
+    ) -> dict[str, list[str]]:
+        """Add a label to the catalog of a status; answers with the whole catalog."""
+        return await services.add_sub_status(actor, body)
+
+    @app.delete("/sub-statuses/{status}/{label}", status_code=204, tags=["master data"],
+                responses={**docs.errors(*docs.AUTHENTICATED, 404)})
+    async def remove_sub_status(
+        status: str, label: str, services: ServicesDep, actor: CatalogManager
+    ) -> Response:
+        """Remove a label: it can no longer be set (orders that carry it keep it)."""
+        await services.remove_sub_status(actor, status, label)
+        return Response(status_code=204)
 
     @app.get("/products/{sku}", tags=["master data"],
              responses={**docs.example(200, docs.PRODUCT), **docs.errors(*docs.AUTHENTICATED, 404)})

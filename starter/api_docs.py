@@ -164,6 +164,10 @@ CUSTOMER = {"id": "C-1001", "name": "上海贸易有限公司", "credit_limit": 
 NEW_PRODUCT = {"product": {"summary": "A product with initial stock",
                            "value": {"sku": "SKU-1", "name": "Widget", "unit_price": "129.90",
                                      "on_hand": 100}}}
+SUB_STATUS = {"label": {"summary": "A new label for orders being processed",
+                        "value": {"status": "PROCESSING", "label": "QUALITY_CHECK"}}}
+SUB_STATUS_CATALOG = {"PROCESSING": ["IN_PRODUCTION", "PACKED", "QUALITY_CHECK"],
+                      "SHIPPED": ["AWAITING_ACCEPTANCE"]}
 PRODUCT = {"sku": "SKU-1", "name": "Widget", "unit_price": "129.90", "on_hand": 100, "reserved": 2,
            "available": 98, "active": True}
 STOCK = {"restock": {"summary": "Goods received", "value": {"delta": 50, "reason": "delivery from supplier"}},

@@ -223,6 +223,12 @@ class CustomerView(BaseModel):
     blocked: bool
 
 
+class SubStatusLabel(Strict):
+    status: OrderStatus = Field(description="a non-terminal status the label belongs to")
+    label: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,39}$")] = Field(
+        description="UPPER_SNAKE_CASE, 2 to 40 characters")
+
+
 class NewProduct(Strict):
     sku: Sku
     name: Name
@@ -500,6 +506,42 @@ class Services:
         except IntegrityError as exc:
             raise ServiceError(409, "already_exists", f"product {data.sku!r} already exists") from exc
         return _product_view(product)
+
+    # --- sub-status catalog -----------------------------------------------------------------
+
+    async def sub_statuses(self, actor: Actor) -> dict[str, list[str]]:
+        """The catalog: labels per status, which `POST /orders/{id}/status` accepts as sub_status."""
+        self.authorize(actor, Command.VIEW_MASTER_DATA)
+        rows = await self._db(lambda s: list(s.scalars(select(db.SubStatus))))
+        catalog: dict[str, list[str]] = {}
+        for row in sorted(rows, key=lambda r: (r.status, r.label)):
+            catalog.setdefault(row.status, []).append(row.label)
+        return catalog
+
+    async def add_sub_status(self, actor: Actor, data: SubStatusLabel) -> dict[str, list[str]]:
+        self.authorize(actor, Command.MANAGE_CATALOG)
+        if data.status in rules.TERMINAL_STATUSES:
+            raise invalid_input([{"field": "status", "type": "terminal_status", "message":
+                                  f"{data.status.value} is terminal; its orders take no sub-status"}])
+        try:
+            await self._db(lambda s: s.add(db.SubStatus(status=data.status.value, label=data.label)))
+        except IntegrityError as exc:
+            raise ServiceError(409, "already_exists",
+                               f"{data.label} is already in the catalog of {data.status.value}") from exc
+        return await self.sub_statuses(actor)
+
+    async def remove_sub_status(self, actor: Actor, status: str, label: str) -> None:
+        """Orders that carry the label keep it; it can no longer be set."""
+        self.authorize(actor, Command.MANAGE_CATALOG)
+
+        def remove(session: Session) -> int:
+            found = session.get(db.SubStatus, (status, label))
+            if found is not None:
+                session.delete(found)
+            return 0 if found is None else 1
+
+        if not await self._db(remove):
+            raise not_found("sub-status", f"{status}/{label}")
 
     async def get_product(self, actor: Actor, sku: str) -> ProductView:
         self.authorize(actor, Command.VIEW_MASTER_DATA)

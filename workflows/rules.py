@@ -51,6 +51,7 @@ class Command(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_CUSTOMERS = "manage_customers"
     MANAGE_PRODUCTS = "manage_products"
+    MANAGE_CATALOG = "manage_catalog"
     ADJUST_STOCK = "adjust_stock"
     VIEW_MASTER_DATA = "view_master_data"
     VIEW_REPORTS = "view_reports"
@@ -71,6 +72,7 @@ PERMISSIONS: Mapping[Command, frozenset[Role]] = {
     Command.MANAGE_USERS: frozenset({Role.ADMIN}),
     Command.MANAGE_CUSTOMERS: frozenset({Role.ADMIN, Role.MANAGER}),
     Command.MANAGE_PRODUCTS: frozenset({Role.ADMIN}),
+    Command.MANAGE_CATALOG: frozenset({Role.ADMIN}),
     Command.ADJUST_STOCK: frozenset({Role.ADMIN, Role.WAREHOUSE}),
     Command.VIEW_MASTER_DATA: _ALL_ROLES,
     Command.VIEW_REPORTS: frozenset({Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.SALES}),

@@ -254,3 +254,26 @@ async def test_invalid_stock_adjustment_is_422_naming_the_field(
 async def test_stock_of_an_unknown_product_is_404(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
     answer = await api.post("/products/NO-SUCH/stock", json={"delta": 1, "reason": "x"}, headers=admin)
     assert answer.status_code == 404
+
+
+async def test_admins_manage_the_sub_status_catalog(
+    api: httpx.AsyncClient, tokens: dict[Role, dict[str, str]],
+) -> None:
+    admin = tokens[Role.ADMIN]
+    label = new_id("QC").upper().replace("-", "_")
+    added = await api.post("/sub-statuses", json={"status": "PROCESSING", "label": label}, headers=admin)
+    assert added.status_code == 201, added.text
+    assert label in added.json()["PROCESSING"] and "PACKED" in added.json()["PROCESSING"]
+
+    again = await api.post("/sub-statuses", json={"status": "PROCESSING", "label": label}, headers=admin)
+    assert again.status_code == 409
+    terminal = await api.post("/sub-statuses", json={"status": "COMPLETED", "label": label}, headers=admin)
+    assert terminal.status_code == 422 and terminal.json()["error"]["details"][0]["field"] == "status"
+    lower = await api.post("/sub-statuses", json={"status": "PROCESSING", "label": "packed"}, headers=admin)
+    assert lower.status_code == 422
+
+    removed = await api.delete(f"/sub-statuses/PROCESSING/{label}", headers=admin)
+    assert removed.status_code == 204
+    catalog = await api.get("/sub-statuses", headers=tokens[Role.WAREHOUSE])
+    assert label not in catalog.json()["PROCESSING"]
+    assert (await api.delete(f"/sub-statuses/PROCESSING/{label}", headers=admin)).status_code == 404

@@ -6,7 +6,6 @@ import asyncio
 from decimal import Decimal
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 

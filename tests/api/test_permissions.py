@@ -26,6 +26,9 @@ ENDPOINTS: dict[tuple[str, str], Command] = {
     ("POST", "/products"): Command.MANAGE_PRODUCTS,
     ("GET", "/products/{sku}"): Command.VIEW_MASTER_DATA,
     ("POST", "/products/{sku}/stock"): Command.ADJUST_STOCK,
+    ("GET", "/sub-statuses"): Command.VIEW_MASTER_DATA,
+    ("POST", "/sub-statuses"): Command.MANAGE_CATALOG,
+    ("DELETE", "/sub-statuses/{status}/{label}"): Command.MANAGE_CATALOG,
     ("POST", "/orders"): Command.CREATE_ORDER,
     ("GET", "/orders"): Command.VIEW_ORDER,
     ("GET", "/orders/{order_id}"): Command.VIEW_ORDER,
@@ -50,7 +53,7 @@ ENDPOINTS: dict[tuple[str, str], Command] = {
 }
 PUBLIC = {("GET", "/healthz")}
 IDS = {"customer_id": "NO-SUCH-CUSTOMER", "sku": "NO-SUCH-SKU", "order_id": "no-such-order",
-       "webhook_id": "no-such-webhook", "delivery_id": "1"}
+       "webhook_id": "no-such-webhook", "delivery_id": "1", "status": "PROCESSING", "label": "NO_SUCH"}
 
 
 def routes() -> set[tuple[str, str]]:
