@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ValidateInput,
     )
     from activities.orders import OrderActivities
-    from workflows import errors, rules
+    from workflows import errors, metrics, rules
     from workflows import search_attributes as sa
     from workflows.activity_options import COMPENSATION_FIRST_TRY, options
     from workflows.models import (
@@ -109,6 +109,7 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, input: OrderInput) -> OrderView:
+        metrics.order_started()
         projector = asyncio.create_task(self._project_changes())
         if await self._validate():
             try:
@@ -124,6 +125,10 @@ class OrderWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closing = True
         await projector
+        if self._view.status == OrderStatus.COMPLETED:
+            metrics.order_completed()
+        else:
+            metrics.order_cancelled(self._view.cancel_reason)
         return self._view
 
     async def _validate(self) -> bool:
@@ -265,6 +270,7 @@ class OrderWorkflow:
         """ON_HOLD until a manager approves (return) or rejects, the hold times out, or a cancel."""
         await self._proceed()  # an edit's hold is decided first
         self._view.hold_reason = reason
+        metrics.order_held(reason)
         self._awaiting_decision = True
         self._decision = None
         self._move(OrderStatus.ON_HOLD, SYSTEM, "hold", reason=reason,
@@ -339,6 +345,7 @@ class OrderWorkflow:
         try:
             return await self._run_compensation(step, COMPENSATION_FIRST_TRY)
         except ActivityError as failure:
+            metrics.compensation_failed(step.value)
             self._attention(f"compensation {step.value} is failing ({failure.cause or failure}); "
                             "retrying until it succeeds")
             changes = await self._run_compensation(step, None)
@@ -619,6 +626,7 @@ class OrderWorkflow:
         self._interrupted_by = kind
         self._resume = (self._view.status, self._view.waiting_for)
         self._view.hold_reason = hold_reason
+        metrics.order_held(hold_reason)
         self._move(OrderStatus.ON_HOLD, actor, "hold", reason=reason or hold_reason,
                    waiting_for="a manager to release the hold" if kind == "manual"
                    else "a manager to approve or reject")
