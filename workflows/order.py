@@ -817,7 +817,8 @@ class OrderWorkflow:
 def _business_error(failure: ActivityError) -> ApplicationError:
     cause = failure.cause
     if isinstance(cause, ApplicationError) and cause.type in (errors.INVALID_INPUT, errors.NOT_ALLOWED):
-        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
+        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True,
+                                category=errors.BENIGN)
     raise failure
 
 
