@@ -13,7 +13,15 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from db.migrate import current, upgrade
-from starter.cli import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_OTHER, app, exit_code
+from starter.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_CONFLICT,
+    EXIT_DENIED,
+    EXIT_NOT_FOUND,
+    EXIT_OTHER,
+    app,
+    exit_code,
+)
 from starter.service import ServiceError
 
 ADMIN_TOKEN = "cli-admin-token-0123456789"
@@ -53,15 +61,15 @@ def test_db_upgrade_of_an_unreachable_database_fails_with_a_message() -> None:
     assert "could not migrate the database" in output
 
 
-def test_order_commands_without_a_token_are_bad_input(db_url: str) -> None:
+def test_order_commands_without_a_token_are_refused(db_url: str) -> None:
     code, output = orders("order", "list", DATABASE_URL=db_url, ORDERS_ADMIN_TOKEN=None)
-    assert code == EXIT_BAD_INPUT
+    assert code == EXIT_DENIED
     assert "no token" in output
 
 
 def test_an_unknown_token_is_refused(db_url: str) -> None:
     code, output = orders("order", "list", "--token", "not-a-token", DATABASE_URL=db_url)
-    assert code == EXIT_OTHER
+    assert code == EXIT_DENIED
     assert "token is not known" in output
 
 
@@ -98,7 +106,8 @@ def test_an_unknown_order_is_not_found(command: str, db_url: str, temporal_env: 
 
 
 @pytest.mark.parametrize(("status", "code"), [(422, EXIT_BAD_INPUT), (404, EXIT_NOT_FOUND),
-                                              (409, EXIT_CONFLICT), (403, EXIT_OTHER), (503, EXIT_OTHER)])
+                                              (409, EXIT_CONFLICT), (403, EXIT_DENIED),
+                                              (401, EXIT_DENIED), (503, EXIT_OTHER), (504, EXIT_OTHER)])
 def test_service_errors_map_to_exit_codes(status: int, code: int) -> None:
     assert exit_code(ServiceError(status, "x", "x")) == code
 
