@@ -131,3 +131,18 @@ async def test_edit_beyond_the_credit_limit_puts_the_order_on_hold_until_a_manag
     shipped = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
         actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-2"))
     assert shipped.status == OrderStatus.SHIPPED
+
+
+async def test_an_edit_while_awaiting_payment_asks_for_the_new_total(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
+    customer = add_customer(sqlite_sessions)
+    sku = add_product(sqlite_sessions, price="10.00", on_hand=10)
+    handle = await start_order(customer, {sku: 3}, terms="prepaid")
+    waiting = await wait_for_status(handle, OrderStatus.AWAITING_PAYMENT)
+    assert waiting.waiting_for == "payment of 30.00 CNY"
+
+    view = await handle.execute_update(OrderWorkflow.edit, EditCommand(
+        actor=SALES, reason="fewer", lines=[LineIn(sku=sku, quantity=1)]))
+    assert view.waiting_for == "payment of 10.00 CNY"
+    await handle.execute_update(OrderWorkflow.cancel, CancelCommand(actor=SALES, reason="test over"))
