@@ -198,7 +198,7 @@ class OrderWorkflow:
         await self._proceed()
         if not self._paid():
             self._move(OrderStatus.AWAITING_PAYMENT, SYSTEM, "reserve",
-                       waiting_for=f"payment of {self._view.total} {self._view.currency}")
+                       waiting_for=self._payment_due())
             window = self._input.policy.payment_window
             if not await self._wait(self._paid, window, "payment window"):
                 async with self._lock:  # a capture may be in flight: let it finish first
@@ -734,11 +734,16 @@ class OrderWorkflow:
         changes: dict[str, list[Any]] = {"lines": [_dump(self._view.lines), _dump(priced.lines)]}
         self._view.lines = priced.lines
         self._view.total = priced.total
+        if self._view.status == OrderStatus.AWAITING_PAYMENT:
+            self._view.waiting_for = self._payment_due()
         if priced.total != old_total:
             changes["total"] = [str(old_total), str(priced.total)]
         return changes
 
     # --- state helpers ---------------------------------------------------------------------------
+
+    def _payment_due(self) -> str:
+        return f"payment of {self._view.total} {self._view.currency}"
 
     def _paid(self) -> bool:
         return self._captured() > 0
