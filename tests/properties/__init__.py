@@ -1,0 +1,1 @@
+"""Property tests: random command sequences against the rules and the activities."""
