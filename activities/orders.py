@@ -187,6 +187,10 @@ class OrderActivities:
             tracking = data.tracking_number or self._carrier.book(
                 data.order_id, parcels=len(data.lines), address=data.shipping_address
             )
+            taken = s.scalar(select(Shipment.order_id).where(Shipment.tracking_number == tracking))
+            if taken is not None:  # another order's parcel: a typo, never worth a retry
+                message = f"{tracking} is already the tracking number of order {taken}"
+                raise errors.invalid([{"field": "tracking_number", "message": message}])
             shipment = Shipment(order_id=data.order_id, carrier=data.carrier or self._carrier.name,
                                 tracking_number=tracking, shipped_at=datetime.now(UTC))
             # Inserted first: a concurrent attempt blocks on the key here and then finds it.

@@ -213,8 +213,18 @@ class OrderWorkflow:
             "the carrier booking" if self._view.fulfillment == "auto"
             else "the warehouse to ship (status SHIPPED with a tracking number)"))
         if self._view.fulfillment == "auto":
-            async with self._lock:
-                await self._ship(carrier=None, tracking_number=None)
+            try:
+                async with self._lock:
+                    await self._ship(carrier=None, tracking_number=None)
+            except ActivityError as failure:
+                # The carrier refused the booking: a person ships it by hand instead.
+                self._attention(f"the carrier refused the booking ({_business_error(failure).message}); "
+                                "ship it manually: status SHIPPED with a tracking number")
+                self._view.fulfillment = "manual"
+                self._view.waiting_for = "the warehouse to ship (status SHIPPED with a tracking number)"
+                await self._wait(lambda: self._view.shipment is not None, None, "manual shipment")
+                self._attention(None)
+                return
             self._checkpoint()
             self._move(OrderStatus.SHIPPED, SYSTEM, "ship", changes=self._shipment_changes(),
                        waiting_for="receipt confirmation")
@@ -608,7 +618,10 @@ class OrderWorkflow:
         elif target == OrderStatus.SHIPPED:
             async with self._lock:
                 self._check_status(command)
-                await self._ship(command.carrier, command.tracking_number)
+                try:
+                    await self._ship(command.carrier, command.tracking_number)
+                except ActivityError as failure:
+                    raise _business_error(failure) from None
             if self._cancel is not None:
                 return  # cancelled while the carrier was booked: compensation restocks
             self._move(OrderStatus.SHIPPED, command.actor, "ship", reason=command.reason,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from tests.factories import FINANCE, SALES, SYSTEM, WAREHOUSE, add_customer, add_product
 from tests.workflows.conftest import StartOrder
@@ -19,6 +21,7 @@ from tests.workflows.helpers import (
     stock,
     wait_for_status,
 )
+from workflows import errors
 from workflows.models import PaymentCommand, ReceiptCommand, StatusCommand
 from workflows.order import OrderWorkflow
 from workflows.rules import OrderStatus
@@ -134,3 +137,25 @@ async def test_order_status_search_attribute_follows_the_order(
     assert attributes.get(sa.ORDER_STATUS) == "PROCESSING"
     assert attributes.get(sa.CUSTOMER_ID) == customer
     assert attributes.get(sa.ORDER_OWNER) == SALES.id
+
+
+async def test_a_tracking_number_of_another_order_is_refused_and_the_order_stays_processing(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
+    customer = add_customer(sqlite_sessions)
+    sku = add_product(sqlite_sessions, on_hand=5)
+    first = await start_order(customer, {sku: 1}, fulfillment="manual")
+    second = await start_order(customer, {sku: 1}, fulfillment="manual")
+    await wait_for_status(first, OrderStatus.PROCESSING)
+    await wait_for_status(second, OrderStatus.PROCESSING)
+    tracking = f"SF-{second.id}"
+    await first.execute_update(OrderWorkflow.change_status, StatusCommand(
+        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number=tracking))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await second.execute_update(OrderWorkflow.change_status, StatusCommand(
+            actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number=tracking))
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == errors.INVALID_INPUT
+    assert (await second.query(OrderWorkflow.view)).status == OrderStatus.PROCESSING
+    assert stock(sqlite_sessions, sku) == (4, 1)

@@ -271,11 +271,6 @@ async def test_a_receipt_and_a_cancel_racing_it_end_in_exactly_one_coherent_outc
 # --- found while writing these tests -------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: ship_order with a tracking number another order already has fails on the unique key "
-    "shipments.tracking_number with IntegrityError; _once runs it again, it fails again, and the "
-    "workflow retries it forever (the order hangs in PROCESSING, the status update never answers). "
-    "It should be refused as a business error. Remove this marker once fixed."))
 def test_a_tracking_number_already_used_by_another_order_is_refused_not_retried_forever(
     sqlite_sessions: sessionmaker[Session],
 ) -> None:
