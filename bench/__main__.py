@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.latency import update_latency
 from bench.memory import worker_memory
@@ -35,7 +36,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Phases: 1 OrderWorkflow vs bare workflow · 2 update latency idle/under load · "
                "3 worker memory per open order · 4 one vs two worker processes. "
-               "Full run ≈ 10 min on 2 cores; --quick ≈ 1–2 min.")
+               "The full run takes about 10 min on 2 idle cores (more on a busy machine); --quick 1–3 min. "
+               "Phase 3 stops at 2000 open orders by default: --phases 3 --memory 1000,2000,4000 "
+               "adds the 4000 level (another 5–10 min).")
     p.add_argument("--quick", action="store_true", help="small numbers, a smoke run")
     p.add_argument("--orders", type=int, help="whole orders per measured round (phase 1)")
     p.add_argument("--scale-orders", type=int, help="whole orders per measured round (phase 4)")
@@ -85,10 +88,26 @@ async def benchmark(args: argparse.Namespace, workdir: Path, command: str) -> No
     print(table(run, head, profiles))
 
 
+INTERRUPTED: list[str] = []
+
+
 async def main_async(args: argparse.Namespace, workdir: Path, command: str) -> None:
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def interrupt(sig: signal.Signals) -> None:
+        INTERRUPTED.append(sig.name)
+        task.cancel()
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if INTERRUPTED and isinstance(context.get("exception"), asyncio.CancelledError):
+            return  # RPCs abandoned by the interrupt, reported as never retrieved
+        loop.default_exception_handler(context)
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(quiet)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt, sig)
     async with asyncio.TaskGroup() as group:
         watcher = group.create_task(watch())
         try:
@@ -108,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted; stopping the server and workers", file=sys.stderr)
     except BaseExceptionGroup as group:
-        for error in group.exceptions:
+        if INTERRUPTED:  # the Temporal client turns a cancelled call into its own error type
+            print(f"\n{INTERRUPTED[0]}: stopping the server and workers", file=sys.stderr)
+        for error in [] if INTERRUPTED else group.exceptions:
             cause = error.__cause__ or getattr(error, "cause", None)
             print(f"benchmark failed: {error!r}" + (f", cause: {cause!r}" if cause else ""),
                   file=sys.stderr)

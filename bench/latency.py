@@ -49,10 +49,15 @@ async def choose(run: Run, handle: WorkflowHandle[Any, Any]) -> Any:
     raise RuntimeError("no cheap update is accepted by a PROCESSING order")
 
 
-async def time_updates(update: Any, handles: list[WorkflowHandle[Any, Any]], samples: int) -> list[float]:
-    """One update at a time, round-robin over the orders; milliseconds each."""
-    times = []
+async def time_updates(update: Any, handles: list[WorkflowHandle[Any, Any]], samples: int,
+                       seconds: float = float("inf")) -> list[float]:
+    """One update at a time, round-robin over the orders, for `samples` updates or `seconds`;
+    milliseconds each."""
+    times: list[float] = []
+    deadline = time.monotonic() + seconds
     for i in range(samples):
+        if time.monotonic() > deadline:
+            break
         began = time.perf_counter()
         await update(handles[i % len(handles)], i // len(handles) + 1)
         times.append(1000 * (time.perf_counter() - began))
@@ -60,13 +65,13 @@ async def time_updates(update: Any, handles: list[WorkflowHandle[Any, Any]], sam
 
 
 def show(times: list[float]) -> str:
-    return f"p50 {percentile(times, 50):.0f} ms · p99 {percentile(times, 99):.0f} ms"
+    return f"p50 {percentile(times, 50):.0f} ms · p99 {percentile(times, 99):.0f} ms (n={len(times)})"
 
 
 async def update_latency(run: Run) -> None:
     c = run.config
-    run.say(f"phase 2: update round trip, {c.samples} updates idle and {c.samples} under load "
-            f"({c.concurrency} whole orders in flight)")
+    run.say(f"phase 2: update round trip, {c.samples} updates idle and {c.samples} (or "
+            f"{c.load_seconds:.0f}s) under load ({c.concurrency} whole orders in flight)")
     worker = run.worker("bench-latency")
     manual = Driver(FullOrders(run.client, run.catalog, "bench-latency", fulfillment="manual"))
     handles = await asyncio.gather(*(manual.kind.start() for _ in range(c.manual_orders)))
@@ -78,12 +83,15 @@ async def update_latency(run: Run) -> None:
     stop = asyncio.Event()
     full = Driver(FullOrders(run.client, run.catalog, "bench-latency"))
     load = asyncio.create_task(full.run(None, c.concurrency, stop))
-    await asyncio.sleep(RAMP)
     try:
-        busy = await time_updates(update, handles, c.samples)
-    finally:
-        stop.set()
-        batch = await load
+        await asyncio.sleep(RAMP)
+        busy = await time_updates(update, handles, c.samples, c.load_seconds)
+    except BaseException:  # failed or interrupted: the load goes too, quietly
+        load.cancel()
+        await asyncio.gather(load, return_exceptions=True)
+        raise
+    stop.set()
+    batch = await load
     rate = batch.orders / batch.seconds
     run.say(f"  under load: {show(busy)} (the load ran {rate:.2f} orders/s)")
     worker.stop()

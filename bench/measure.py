@@ -43,13 +43,15 @@ class HistoryProfile:
     size: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     activities: Counter[str] = field(default_factory=Counter)
+    activity_bytes: Counter[str] = field(default_factory=Counter)  # scheduled + completed events
 
     @property
     def workflow_tasks(self) -> int:
         return self.kinds["workflow_task_completed"]
 
     def summary(self) -> str:
-        acts = ", ".join(f"{name} ×{n}" for name, n in self.activities.most_common())
+        acts = ", ".join(f"{name} ×{n} {self.activity_bytes[name] / 1024:.1f} KiB"
+                         for name, n in self.activities.most_common())
         return (f"{self.events} events ({self.size / 1024:.1f} KiB), {self.workflow_tasks} workflow tasks, "
                 f"{sum(self.activities.values())} activities ({acts}), "
                 f"{self.kinds['upsert_workflow_search_attributes']} search-attribute upserts, "
@@ -60,10 +62,17 @@ class HistoryProfile:
 async def profile(handle: WorkflowHandle[Any, Any]) -> HistoryProfile:
     history = await handle.fetch_history()
     result = HistoryProfile(events=len(history.events))
+    scheduled: dict[int, str] = {}
     for event in history.events:
         result.size += event.ByteSize()
         kind = str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
         result.kinds[kind] += 1
         if kind == "activity_task_scheduled":
-            result.activities[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = name
+            result.activities[name] += 1
+            result.activity_bytes[name] += event.ByteSize()
+        elif kind == "activity_task_completed":
+            name = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            result.activity_bytes[name] += event.ByteSize()
     return result

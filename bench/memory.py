@@ -4,7 +4,7 @@ The worker keeps the orders it runs in its sticky cache, up to `max_cached_workf
 default is 1000; ORDERS_MAX_CACHED_WORKFLOWS). Past that, the least recently used are evicted and
 replayed from history when they next get a task, so RSS should stop growing at the cache size.
 Open orders are started without waiting (`start_workflow`); visibility counts the SHIPPED ones.
-For scale, the bare workflow's worker is measured the same way with up to 500 open.
+For scale, the bare workflow's worker is measured the same way with up to 300 open.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.bare import BareWorkflow
@@ -22,11 +23,12 @@ from bench.procs import Child
 from bench.run import Run, target
 from starter.settings import get_settings
 from starter.temporal import workflow_id
+from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 QUEUE, BARE_QUEUE = "bench-memory", "bench-memory-bare"
 SETTLE = 3.0  # seconds for the worker to finish bookkeeping before RSS is read
-BARE_OPEN = 500  # enough for a slope; bare workflows are only the yardstick here
+BARE_OPEN = 300  # enough for a slope; bare workflows are only the yardstick here
 STALL = 180.0  # no new SHIPPED order for this long: something is wrong
 
 
@@ -40,15 +42,19 @@ async def in_parallel(count: int, concurrency: int, start: object) -> None:
     await asyncio.gather(*(one() for _ in range(count)))
 
 
-async def open_orders(run: Run, count: int) -> None:
+async def open_orders(run: Run, count: int, total: int) -> None:
+    handles: list[WorkflowHandle[Any, Any]] = []
+
     async def start() -> None:
         data = run.catalog.order()
-        await run.client.start_workflow(OrderWorkflow.run, data, id=workflow_id(data.order_id),
-                                        task_queue=QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+        handles.append(await run.client.start_workflow(
+            OrderWorkflow.run, data, id=workflow_id(data.order_id), task_queue=QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL))
 
     await in_parallel(count, run.config.concurrency, start)
     query = f"TaskQueue = '{QUEUE}' AND OrderStatus = 'SHIPPED' AND ExecutionStatus = 'Running'"
-    await wait_count(run.client, query, count)
+    await wait_count(run.client, query, total)
+    await confirm_shipped(handles, run.config.concurrency)
 
 
 async def wait_count(client: Client, query: str, count: int) -> None:
@@ -59,6 +65,23 @@ async def wait_count(client: Client, query: str, count: int) -> None:
         elif time.monotonic() - since > STALL:
             raise TimeoutError(f"stuck at {shipped} of {count} SHIPPED orders")
         await asyncio.sleep(1.0)
+
+
+async def confirm_shipped(handles: list[WorkflowHandle[Any, Any]], concurrency: int) -> None:
+    """Visibility is eventually consistent; the server's record of each order (describe) decides."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def status(handle: WorkflowHandle[Any, Any]) -> str | None:
+        async with sem:
+            return (await handle.describe()).typed_search_attributes.get(sa.ORDER_STATUS)
+
+    deadline = time.monotonic() + STALL
+    while handles:
+        statuses = await asyncio.gather(*(status(h) for h in handles))
+        handles = [h for h, s in zip(handles, statuses, strict=True) if s != "SHIPPED"]
+        if handles and time.monotonic() > deadline:
+            raise TimeoutError(f"{len(handles)} orders not SHIPPED yet")
+        await asyncio.sleep(1.0 if handles else 0)
 
 
 async def open_bare(run: Run, count: int) -> None:
@@ -86,7 +109,7 @@ async def worker_memory(run: Run) -> None:
     readings: list[tuple[int, float]] = []
     for level in levels:
         began = time.monotonic()
-        await open_orders(run, level - (readings[-1][0] if readings else 0))
+        await open_orders(run, level - (readings[-1][0] if readings else 0), level)
         await asyncio.sleep(SETTLE)
         readings.append((level, worker.rss()))
         grown = readings[-1][1] - base
