@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from db.models import AuditEvent
-from tests.factories import ADDRESS, MANAGER, SALES, WAREHOUSE, add_customer, add_product
+from tests.factories import ADDRESS, MANAGER, SALES, WAREHOUSE, add_customer, add_product, uid
 from tests.workflows.conftest import StartOrder
 from tests.workflows.helpers import credit_used, stock, wait_for_status
 from workflows import errors
@@ -92,7 +92,7 @@ async def test_after_shipping_only_notes_change(
     handle = await start_order(customer, {sku: 1}, fulfillment="manual")
     await wait_for_status(handle, OrderStatus.PROCESSING)
     await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
-        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-1"))
+        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number=uid("T")))
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(OrderWorkflow.edit, EditCommand(
@@ -121,15 +121,16 @@ async def test_edit_beyond_the_credit_limit_puts_the_order_on_hold_until_a_manag
     assert credit_used(sqlite_sessions, customer) == Decimal("50.00")  # old exposure kept
     assert stock(sqlite_sessions, sku) == (50, 20)
 
+    tracking = uid("T")
     with pytest.raises(WorkflowUpdateFailedError):  # no shipping while on hold
         await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
-            actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-2"))
+            actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number=tracking))
 
     approved = await handle.execute_update(OrderWorkflow.approve, ApproveCommand(actor=MANAGER))
     assert approved.status == OrderStatus.PROCESSING
     assert credit_used(sqlite_sessions, customer) == Decimal("200.00")
     shipped = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
-        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number="T-2"))
+        actor=WAREHOUSE, status=OrderStatus.SHIPPED, tracking_number=tracking))
     assert shipped.status == OrderStatus.SHIPPED
 
 

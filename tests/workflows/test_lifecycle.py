@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.factories import FINANCE, SALES, SYSTEM, WAREHOUSE, add_customer, add_product
+from tests.factories import FINANCE, SALES, SYSTEM, WAREHOUSE, add_customer, add_product, uid
 from tests.workflows.conftest import StartOrder
 from tests.workflows.helpers import (
     credit_holds,
@@ -103,10 +103,11 @@ async def test_manual_order_waits_in_processing_until_the_warehouse_ships_it(
     assert waiting.shipment is None
     assert stock(sqlite_sessions, sku) == (5, 1)
 
+    tracking = uid("SF")  # tracking numbers are unique across orders
     shipped = await handle.execute_update(OrderWorkflow.change_status, StatusCommand(
-        actor=WAREHOUSE, status=OrderStatus.SHIPPED, carrier="SF", tracking_number="SF123"))
+        actor=WAREHOUSE, status=OrderStatus.SHIPPED, carrier="SF", tracking_number=tracking))
     assert shipped.status == OrderStatus.SHIPPED
-    assert shipped.shipment is not None and shipped.shipment.tracking_number == "SF123"
+    assert shipped.shipment is not None and shipped.shipment.tracking_number == tracking
     assert stock(sqlite_sessions, sku) == (4, 0)
 
 
