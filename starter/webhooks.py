@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Managing webhooks is an admin's job; the permission table's admin-only entry stands for it.
-ADMIN_ONLY = Command.MANAGE_USERS
+ADMIN_ONLY = Command.MANAGE_WEBHOOKS
 MAX_PAGE = 100
 
 EventType = Literal["order.status_changed"]

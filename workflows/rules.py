@@ -52,6 +52,7 @@ class Command(StrEnum):
     MANAGE_CUSTOMERS = "manage_customers"
     MANAGE_PRODUCTS = "manage_products"
     MANAGE_CATALOG = "manage_catalog"
+    MANAGE_WEBHOOKS = "manage_webhooks"
     ADJUST_STOCK = "adjust_stock"
     VIEW_MASTER_DATA = "view_master_data"
     VIEW_REPORTS = "view_reports"
@@ -73,6 +74,7 @@ PERMISSIONS: Mapping[Command, frozenset[Role]] = {
     Command.MANAGE_CUSTOMERS: frozenset({Role.ADMIN, Role.MANAGER}),
     Command.MANAGE_PRODUCTS: frozenset({Role.ADMIN}),
     Command.MANAGE_CATALOG: frozenset({Role.ADMIN}),
+    Command.MANAGE_WEBHOOKS: frozenset({Role.ADMIN}),
     Command.ADJUST_STOCK: frozenset({Role.ADMIN, Role.WAREHOUSE}),
     Command.VIEW_MASTER_DATA: _ALL_ROLES,
     Command.VIEW_REPORTS: frozenset({Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.SALES}),
