@@ -6,6 +6,7 @@ The databases are shared by the whole test session, so every test leaves no acti
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
@@ -21,6 +22,7 @@ from starter.settings import Settings
 from starter.webhooks import Webhooks, ensure_dispatcher
 from tests.factories import order_input
 from tests.webhooks.receiver import Receiver
+from tests.workflows.conftest import HISTORIES
 from worker import build_worker
 from workflows.models import OrderView
 from workflows.order import OrderWorkflow
@@ -71,11 +73,18 @@ async def task_queue(client: Client, sqlite_sessions: sessionmaker[Session]) -> 
 
 
 @pytest.fixture
-async def dispatcher(client: Client, task_queue: str) -> AsyncIterator[WorkflowHandle[object, None]]:
-    """This test's own dispatcher (the singleton id would be shared by every test of the session)."""
+async def dispatcher(client: Client, task_queue: str, request: pytest.FixtureRequest,
+                     ) -> AsyncIterator[WorkflowHandle[object, None]]:
+    """This test's own dispatcher (the singleton id would be shared by every test of the session).
+
+    With ORDERS_RECORD_HISTORIES=1 its history is saved for the replay tests, like the orders'.
+    """
     handle = await ensure_dispatcher(client, task_queue, workflow_id=f"webhook-dispatcher-{task_queue}",
                                      settings=FAST)
     yield handle
+    if os.environ.get("ORDERS_RECORD_HISTORIES") == "1":
+        history = await client.get_workflow_handle(handle.id).fetch_history()
+        (HISTORIES / f"dispatcher-{request.node.name}.json").write_text(history.to_json())
     await handle.terminate("test finished")
 
 
