@@ -10,19 +10,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 
 from bench.procs import Child, free_port
-from starter.temporal import SEARCH_ATTRIBUTES, pydantic_client_options, temporal_binary
-
-
-def search_attribute_flags() -> list[str]:
-    flags: list[str] = []
-    for key in SEARCH_ATTRIBUTES:  # INDEXED_VALUE_TYPE_KEYWORD → Keyword, ..._DOUBLE → Double
-        name = IndexedValueType.Name(key.indexed_value_type).removeprefix("INDEXED_VALUE_TYPE_")
-        flags += ["--search-attribute", f"{key.name}={''.join(p.title() for p in name.split('_'))}"]
-    return flags
+from starter.temporal import pydantic_client_options, search_attribute_flags, temporal_binary
 
 
 def server_argv(workdir: Path, port: int, extra: list[str]) -> list[str]:

@@ -26,7 +26,6 @@ from urllib.parse import quote
 import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 
 from db.migrate import current, upgrade
@@ -35,7 +34,7 @@ from starter.api import create_app
 from starter.demo import DemoInfo, seed_demo
 from starter.service import ADMIN_ACTOR_ID, ServiceError, Services
 from starter.settings import Settings
-from starter.temporal import SEARCH_ATTRIBUTES, connect, register_search_attributes, temporal_binary
+from starter.temporal import connect, register_search_attributes, search_attribute_flags, temporal_binary
 from starter.webhooks import ensure_dispatcher
 from worker import build_worker
 from workflows.models import Actor
@@ -68,16 +67,6 @@ def say(message: str, out: TextIO | None = None) -> None:
 
 
 # --- the Temporal dev server ---------------------------------------------------------------------
-
-
-def search_attribute_flags() -> list[str]:
-    """`--search-attribute Name=Type` for each of the order's attributes (OrderStatus=Keyword…)."""
-    flags: list[str] = []
-    for key in SEARCH_ATTRIBUTES:
-        name = IndexedValueType.Name(IndexedValueType.ValueType(key.indexed_value_type))
-        kind = "".join(p.capitalize() for p in name.removeprefix("INDEXED_VALUE_TYPE_").split("_"))
-        flags += ["--search-attribute", f"{key.name}={kind}"]
-    return flags
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -36,6 +36,16 @@ def temporal_binary() -> str:
     return found
 
 
+def search_attribute_flags() -> list[str]:
+    """Dev-server flags `--search-attribute Name=Type` for the order's attributes (OrderStatus=Keyword…)."""
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        name = IndexedValueType.Name(IndexedValueType.ValueType(key.indexed_value_type))
+        kind = "".join(p.capitalize() for p in name.removeprefix("INDEXED_VALUE_TYPE_").split("_"))
+        flags += ["--search-attribute", f"{key.name}={kind}"]
+    return flags
+
+
 def workflow_id(order_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
 
