@@ -6,12 +6,14 @@ Run with `uvicorn --factory starter.api:create_app` or through `orders api`.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -309,9 +311,16 @@ def create_app(source: Settings | Services | ServicesFactory | None = None) -> F
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every request gets an id (the caller's X-Request-ID or a new one): in the answer, in each
+        log line of the request, and in the audit entries of the commands it sends."""
         rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         request.state.request_id = rid
-        response = await call_next(request)
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            response = await call_next(request)
+            log.info("request", extra={"method": request.method, "path": request.url.path,
+                                       "status": response.status_code,
+                                       "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         response.headers["X-Request-ID"] = rid
         return response
 
