@@ -100,6 +100,7 @@ class OrderWorkflow:
         self._edit_holds: list[str] = []
         self._received = False
         self._pending_audit: list[AuditEntry] = []
+        self._last_audit_at = now
         self._dirty = True
         self._closing = False
         self._revision = 0
@@ -792,8 +793,11 @@ class OrderWorkflow:
     def _audit(self, action: str, actor: Actor, source: OrderStatus | None, target: OrderStatus | None,
                *, changes: dict[str, list[Any]] | None = None, reason: str | None = None,
                accepted: bool = True) -> None:
+        # Entries of one workflow task share workflow.now(): a microsecond apart keeps them in order.
+        at = max(workflow.now(), self._last_audit_at + timedelta(microseconds=1))
+        self._last_audit_at = at
         self._pending_audit.append(AuditEntry(
-            id=str(workflow.uuid4()), order_id=self._input.order_id, at=workflow.now(),
+            id=str(workflow.uuid4()), order_id=self._input.order_id, at=at,
             actor=actor.id, role=actor.role.value, action=action, accepted=accepted,
             from_status=source.value if source else None, to_status=target.value if target else None,
             changes=changes or {}, reason=reason, request_id=actor.request_id,

@@ -147,3 +147,23 @@ async def test_an_edit_while_awaiting_payment_asks_for_the_new_total(
         actor=SALES, reason="fewer", lines=[LineIn(sku=sku, quantity=1)]))
     assert view.waiting_for == "payment of 10.00 CNY"
     await handle.execute_update(OrderWorkflow.cancel, CancelCommand(actor=SALES, reason="test over"))
+
+
+async def test_the_history_lists_entries_in_the_order_they_happened(
+    start_order: StartOrder, sqlite_sessions: sessionmaker[Session],
+) -> None:
+    customer = add_customer(sqlite_sessions, credit_limit="100")
+    sku = add_product(sqlite_sessions, price="10.00", on_hand=50)
+    handle = await start_order(customer, {sku: 5}, fulfillment="manual")
+    await wait_for_status(handle, OrderStatus.PROCESSING)
+    await handle.execute_update(OrderWorkflow.edit, EditCommand(
+        actor=SALES, reason="bigger", lines=[LineIn(sku=sku, quantity=20)]))  # edit, then hold
+    await handle.execute_update(OrderWorkflow.cancel, CancelCommand(actor=SALES, reason="test over"))
+    final = await handle.result()
+
+    with sqlite_sessions() as s:
+        entries = s.scalars(select(AuditEvent).where(AuditEvent.order_id == final.order_id)
+                            .order_by(AuditEvent.at, AuditEvent.id)).all()
+    actions = [entry.action for entry in entries]
+    assert actions.index("edit") < actions.index("hold") < actions.index("cancel")
+    assert len({entry.at for entry in entries}) == len(entries)
