@@ -820,12 +820,7 @@ class OrderWorkflow:
         workflow.set_current_details(_details(self._view))
 
     async def _project_changes(self) -> None:
-        """The single writer of the read model: batches changes, one write per batch, in order.
-
-        A local activity: the write is a short idempotent transaction (a stale revision is ignored),
-        so it needs no round trip through the server's task queue — about half of an order's
-        activities were these projections.
-        """
+        """The single writer of the read model: batches changes, one activity per batch, in order."""
         while True:
             await workflow.wait_condition(lambda: self._dirty or self._closing)
             if not self._dirty:
@@ -833,7 +828,7 @@ class OrderWorkflow:
             self._dirty = False
             audit, self._pending_audit = self._pending_audit, []
             self._revision += 1
-            await workflow.execute_local_activity_method(
+            await workflow.execute_activity_method(
                 OrderActivities.project_order,
                 ProjectInput(view=self._view.model_copy(deep=True), revision=self._revision,
                              audit=audit, idempotency_key=self._input.idempotency_key),
