@@ -868,8 +868,9 @@ class Services:
             result: OrderView = await handle.execute_update(name, command, result_type=OrderView)
             return result
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                # It answered the query a moment ago: the workflow has closed since.
+            if exc.status == RPCStatusCode.NOT_FOUND or "closing workflow" in exc.message:
+                # It answered the query a moment ago: the workflow has closed since (or closed
+                # while the update waited: "workflow update was aborted by closing workflow").
                 raise ServiceError(409, errors.NOT_ALLOWED,
                                    f"order {order_id} is finished and accepts no more commands",
                                    {"status": current.status.value}) from exc
